@@ -1,0 +1,90 @@
+"""Finding and opening the database.
+
+Order: --dsn, else DATABASE_URL, else libpq's PG* variables, else the embedded local cluster that this
+tool starts under a per-user data directory (see `district-benchmarks db start|stop|status`).
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import psycopg
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from .localpg import LocalCluster
+
+EMBEDDED_DBNAME = "district_benchmarks"
+PG_ENV_VARS = ("PGHOST", "PGHOSTADDR", "PGPORT", "PGDATABASE", "PGUSER", "PGSERVICE")
+
+
+class DatabaseError(RuntimeError):
+    """The database could not be reached or is not usable; the message is one line for a person."""
+
+
+def embedded_home() -> Path:
+    """Per-user home of the embedded cluster ($DISTRICT_BENCHMARKS_HOME overrides).
+
+    Root's own home is not reachable by the `postgres` OS user that must run the server, so root's
+    cluster lives under /var/lib/postgresql/district-benchmarks instead.
+    """
+    env = os.environ.get("DISTRICT_BENCHMARKS_HOME")
+    if env:
+        return Path(env)
+    if os.geteuid() == 0:
+        return Path("/var/lib/postgresql/district-benchmarks")
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "district-benchmarks"
+
+
+def embedded_cluster() -> LocalCluster:
+    return LocalCluster(embedded_home(), cron_database=EMBEDDED_DBNAME)
+
+
+def resolve_conninfo(dsn: str | None) -> tuple[str, str]:
+    """Return (conninfo, how) where `how` says which rule chose it. Starts the embedded cluster if needed."""
+    if dsn:
+        return make_conninfo(dsn), "--dsn/DATABASE_URL"
+    if any(os.environ.get(v) for v in PG_ENV_VARS):
+        return "", "PG* environment"
+    cluster = embedded_cluster()
+    cluster.start()
+    ensure_database(cluster.conninfo("postgres"), EMBEDDED_DBNAME)
+    return cluster.conninfo(EMBEDDED_DBNAME), f"embedded cluster in {cluster.root}"
+
+
+def ensure_database(admin_conninfo: str, dbname: str) -> None:
+    with psycopg.connect(admin_conninfo, autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (dbname,)).fetchone()
+        if not exists:
+            conn.execute(f'CREATE DATABASE "{dbname}"')
+
+
+def redact(conninfo: str) -> str:
+    """The conninfo without its password, for messages and logs."""
+    try:
+        parts = conninfo_to_dict(conninfo)
+    except psycopg.ProgrammingError:
+        return "<unparseable connection string>"
+    parts.pop("password", None)
+    return make_conninfo(**{k: v for k, v in parts.items() if v is not None}) or "<libpq defaults>"
+
+
+def describe(conninfo: str) -> str:
+    """host:port/dbname as a person would say it."""
+    d = conninfo_to_dict(conninfo) if conninfo else {}
+    host = d.get("host") or os.environ.get("PGHOST") or "localhost"
+    port = d.get("port") or os.environ.get("PGPORT") or "5432"
+    db = d.get("dbname") or os.environ.get("PGDATABASE") or d.get("user") or os.environ.get("PGUSER") or "?"
+    return f"{host}:{port}/{db}"
+
+
+def connect(conninfo: str, **kwargs) -> psycopg.Connection:
+    """Open a connection, turning libpq's multi-line failures into one clear line without the password."""
+    try:
+        return psycopg.connect(conninfo, connect_timeout=int(os.environ.get("PGCONNECT_TIMEOUT", "10")),
+                               application_name="district-benchmarks", **kwargs)
+    except psycopg.OperationalError as exc:
+        first = next((ln.strip() for ln in str(exc).splitlines() if ln.strip()), "connection failed")
+        if "password authentication failed" in str(exc):
+            first = "password authentication failed"
+        raise DatabaseError(f"cannot connect to {describe(conninfo)}: {first}") from exc

@@ -1,0 +1,185 @@
+"""A private PostgreSQL cluster driven by the system's initdb/pg_ctl.
+
+Used twice: as the embedded default database of the CLI (a per-user data directory, reused across calls)
+and as the throwaway cluster of the test harness. The cluster listens on a Unix socket in a private
+directory only (listen_addresses = ''), so it never collides with another server's TCP port. pg_cron is
+preloaded when it is installed and runs its jobs as background workers, so no TCP or password is needed.
+
+When invoked as root the server runs as the `postgres` OS user (PostgreSQL refuses to run as root).
+"""
+from __future__ import annotations
+
+import glob
+import os
+import pwd
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+PG_MAJOR_PREFERRED = "15"
+
+
+class LocalPgError(RuntimeError):
+    """A local cluster could not be created, started or stopped."""
+
+
+def find_bindir() -> Path:
+    """Directory of initdb/pg_ctl: $PG_BINDIR, else PATH, else /usr/lib/postgresql/<newest, 15 preferred>/bin."""
+    env = os.environ.get("PG_BINDIR")
+    if env:
+        if not (Path(env) / "initdb").exists():
+            raise LocalPgError(f"PG_BINDIR={env} has no initdb")
+        return Path(env)
+    preferred = Path(f"/usr/lib/postgresql/{PG_MAJOR_PREFERRED}/bin")
+    if (preferred / "initdb").exists():
+        return preferred
+    on_path = shutil.which("initdb")
+    if on_path:
+        return Path(on_path).parent
+    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(p.split("/")[4]))
+    if candidates:
+        return Path(candidates[-1]).parent
+    raise LocalPgError(
+        "PostgreSQL server binaries (initdb, pg_ctl) were not found. Install them "
+        "(Debian: apt-get install postgresql-15 postgresql-15-cron), set PG_BINDIR, "
+        "or point the tool at a server with --dsn / DATABASE_URL."
+    )
+
+
+def _run_as() -> str | None:
+    """The OS user that must own and run the cluster: 'postgres' when we are root, else ourselves."""
+    if os.geteuid() != 0:
+        return None
+    try:
+        pwd.getpwnam("postgres")
+    except KeyError as exc:
+        raise LocalPgError("running as root needs a 'postgres' OS user to own the local cluster") from exc
+    return "postgres"
+
+
+def pg_cron_available(bindir: Path) -> bool:
+    """True when the pg_cron library is installed for this server version."""
+    try:
+        libdir = subprocess.run(
+            [str(bindir / "pg_config"), "--pkglibdir"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        libdir = str(bindir.parent / "lib")
+    return Path(libdir, "pg_cron.so").exists()
+
+
+@dataclass
+class LocalCluster:
+    """A cluster in `root`: data in root/data, socket and log in root."""
+
+    root: Path
+    port: int = 5432
+    cron_database: str = "postgres"
+    fast_unsafe: bool = False  # fsync off etc.: for throwaway test clusters only
+
+    def __post_init__(self) -> None:
+        self.root = Path(self.root)
+        self.bindir = find_bindir()
+        self.user = _run_as()
+
+    @property
+    def datadir(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def sockdir(self) -> Path:
+        return self.root
+
+    @property
+    def logfile(self) -> Path:
+        return self.root / "postgres.log"
+
+    def conninfo(self, dbname: str = "postgres") -> str:
+        return f"host={self.sockdir} port={self.port} user=postgres dbname={dbname}"
+
+    # -- helpers ---------------------------------------------------------------------------------
+    def _run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        cmd = [str(self.bindir / args[0]), *args[1:]]
+        try:
+            return subprocess.run(
+                cmd, user=self.user, cwd=str(self.root), capture_output=True, text=True, check=check
+            )
+        except subprocess.CalledProcessError as exc:
+            detail = (exc.stderr or exc.stdout or "").strip().splitlines()[-3:]
+            raise LocalPgError(f"{args[0]} failed: {' | '.join(detail)} (log: {self.logfile})") from exc
+
+    def _ensure_root(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        if self.user:
+            pw = pwd.getpwnam(self.user)
+            os.chown(self.root, pw.pw_uid, pw.pw_gid)
+            # postgres must be able to reach root: walk up and make sure each parent is traversable.
+            for parent in self.root.parents:
+                if parent == Path("/"):
+                    break
+                mode = parent.stat().st_mode
+                if not mode & 0o001:
+                    raise LocalPgError(
+                        f"{parent} is not traversable by the 'postgres' user; choose a data directory "
+                        f"elsewhere (DISTRICT_BENCHMARKS_HOME)"
+                    )
+        os.chmod(self.root, 0o700)
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    @property
+    def initialised(self) -> bool:
+        return (self.datadir / "PG_VERSION").exists()
+
+    def init(self) -> None:
+        self._ensure_root()
+        if self.initialised:
+            return
+        self._run("initdb", "-D", str(self.datadir), "-U", "postgres", "--auth=trust",
+                  "-E", "UTF8", "--locale=C.UTF-8", "--no-instructions")
+        settings = {
+            "listen_addresses": "''",
+            "port": str(self.port),
+            "unix_socket_directories": f"'{self.sockdir}'",
+            "max_connections": "50",
+            "max_worker_processes": "16",
+        }
+        if pg_cron_available(self.bindir):
+            settings.update({
+                "shared_preload_libraries": "'pg_cron'",
+                "cron.database_name": f"'{self.cron_database}'",
+                "cron.use_background_workers": "on",
+                "max_worker_processes": "24",
+            })
+        if self.fast_unsafe:
+            settings.update({"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"})
+        conf = "".join(f"{k} = {v}\n" for k, v in settings.items())
+        conf_path = self.datadir / "postgresql.conf"
+        with open(conf_path, "a", encoding="utf-8") as fh:
+            fh.write("\n# district-benchmarks local cluster\n" + conf)
+
+    def running(self) -> bool:
+        if not self.initialised:
+            return False
+        return self._run("pg_ctl", "-D", str(self.datadir), "status", check=False).returncode == 0
+
+    def start(self, timeout: int = 60) -> None:
+        if not self.initialised:
+            self.init()
+        if self.running():
+            return
+        self._run("pg_ctl", "-D", str(self.datadir), "-l", str(self.logfile), "-w", "-t", str(timeout), "start")
+        deadline = time.monotonic() + timeout
+        while not (self.sockdir / f".s.PGSQL.{self.port}").exists():
+            if time.monotonic() > deadline:
+                raise LocalPgError(f"server did not open its socket in {self.sockdir} (log: {self.logfile})")
+            time.sleep(0.1)
+
+    def stop(self) -> None:
+        if self.running():
+            self._run("pg_ctl", "-D", str(self.datadir), "-m", "fast", "-w", "stop")
+
+    def destroy(self) -> None:
+        self.stop()
+        shutil.rmtree(self.root, ignore_errors=True)

@@ -1,0 +1,143 @@
+"""Forward-only schema migrations plus idempotent re-installation of the SQL functions.
+
+- db/migrations/NNNN_name.sql are applied once each, in name order, each in its own transaction, and
+  recorded in schema_migrations with a SHA-256 of the file. An applied file that was edited since is
+  refused (nothing is changed) — write a new migration instead.
+- db/functions/*.sql are CREATE OR REPLACE files, re-applied on every run in one transaction, so a
+  function change ships without a migration. Their checksums are kept in schema_functions so that the
+  run can say what changed.
+- A session advisory lock serialises concurrent migrators: the second waits, then finds nothing to do.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psycopg
+
+from . import paths
+
+# pg_advisory_lock key: the first 8 bytes of sha256("district-benchmarks:migrate") as a signed bigint.
+MIGRATE_LOCK_KEY = int.from_bytes(hashlib.sha256(b"district-benchmarks:migrate").digest()[:8], "big", signed=True)
+
+BOOKKEEPING = """
+CREATE TABLE IF NOT EXISTS schema_migrations (
+    name       text PRIMARY KEY,
+    checksum   text NOT NULL,
+    applied_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE IF NOT EXISTS schema_functions (
+    file         text PRIMARY KEY,
+    checksum     text NOT NULL,
+    installed_at timestamptz NOT NULL DEFAULT now()
+);
+"""
+
+
+class MigrationError(RuntimeError):
+    """A migration cannot be applied; the message names the file."""
+
+
+@dataclass
+class MigrateResult:
+    applied: list[str] = field(default_factory=list)
+    functions_changed: list[str] = field(default_factory=list)
+    functions_total: int = 0
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.applied or self.functions_changed)
+
+    def summary(self) -> str:
+        if not self.changed:
+            return (f"Nothing to do: schema is up to date and all {self.functions_total} "
+                    f"function files are unchanged.")
+        parts = []
+        if self.applied:
+            parts.append(f"applied {len(self.applied)} migration(s): {', '.join(self.applied)}")
+        if self.functions_changed:
+            parts.append(f"installed {len(self.functions_changed)} changed function file(s): "
+                         f"{', '.join(self.functions_changed)}")
+        return "; ".join(parts) + "."
+
+
+def _checksum(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _sql_files(directory: Path) -> list[Path]:
+    if not directory.is_dir():
+        raise MigrationError(f"{directory} does not exist")
+    return sorted(p for p in directory.iterdir() if p.suffix == ".sql")
+
+
+def migrate(conn: psycopg.Connection, migrations: Path | None = None, functions: Path | None = None,
+            echo=lambda msg: None) -> MigrateResult:
+    """Apply pending migrations and reinstall functions on `conn` (which must be in autocommit mode)."""
+    migrations = migrations or paths.migrations_dir()
+    functions = functions or paths.functions_dir()
+    if not conn.autocommit:
+        raise ValueError("migrate() needs an autocommit connection: each migration is its own transaction")
+    result = MigrateResult()
+    conn.execute("SELECT pg_advisory_lock(%s)", (MIGRATE_LOCK_KEY,))
+    try:
+        with conn.transaction():
+            conn.execute(BOOKKEEPING)
+        _apply_migrations(conn, _sql_files(migrations), result, echo)
+        _install_functions(conn, _sql_files(functions), result, echo)
+    finally:
+        conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATE_LOCK_KEY,))
+    return result
+
+
+def _apply_migrations(conn, files: list[Path], result: MigrateResult, echo) -> None:
+    applied = dict(conn.execute("SELECT name, checksum FROM schema_migrations").fetchall())
+    on_disk = {p.name: p for p in files}
+    # Refuse before changing anything: edited files, and a database that is ahead of this code.
+    edited = [n for n, c in applied.items() if n in on_disk and _checksum(on_disk[n]) != c]
+    if edited:
+        raise MigrationError(
+            f"migration {edited[0]} was edited after it was applied (checksum differs); "
+            f"restore it and put the change in a new migration. Nothing was changed.")
+    unknown = sorted(set(applied) - set(on_disk))
+    if unknown:
+        raise MigrationError(
+            f"the database has migration {unknown[0]} that is not in {files[0].parent if files else 'db/migrations'}"
+            f" — this code is older than the database. Nothing was changed.")
+    for path in files:
+        if path.name in applied:
+            continue
+        echo(f"applying {path.name}")
+        try:
+            with conn.transaction():
+                conn.execute(path.read_text(encoding="utf-8"))
+                conn.execute("INSERT INTO schema_migrations (name, checksum) VALUES (%s, %s)",
+                             (path.name, _checksum(path)))
+        except psycopg.Error as exc:
+            raise MigrationError(f"migration {path.name} failed and was rolled back: "
+                                 f"{str(exc).strip().splitlines()[0]}") from exc
+        result.applied.append(path.name)
+
+
+def _install_functions(conn, files: list[Path], result: MigrateResult, echo) -> None:
+    known = dict(conn.execute("SELECT file, checksum FROM schema_functions").fetchall())
+    result.functions_total = len(files)
+    with conn.transaction():
+        for path in files:
+            try:
+                conn.execute(path.read_text(encoding="utf-8"))
+            except psycopg.Error as exc:
+                raise MigrationError(f"function file {path.name} failed; no function was changed: "
+                                     f"{str(exc).strip().splitlines()[0]}") from exc
+            checksum = _checksum(path)
+            if known.get(path.name) != checksum:
+                echo(f"installed {path.name}")
+                result.functions_changed.append(path.name)
+                conn.execute(
+                    "INSERT INTO schema_functions (file, checksum) VALUES (%s, %s) "
+                    "ON CONFLICT (file) DO UPDATE SET checksum = EXCLUDED.checksum, installed_at = now()",
+                    (path.name, checksum))
+        gone = sorted(set(known) - {p.name for p in files})
+        if gone:
+            conn.execute("DELETE FROM schema_functions WHERE file = ANY(%s)", (gone,))

@@ -1,0 +1,142 @@
+"""`migrate`: applies once, is idempotent (catalog unchanged), refuses edited files, serialises racers."""
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from loader import paths
+from loader.migrate import MigrationError, migrate
+
+CATALOG_SNAPSHOT = """
+SELECT 'col' AS kind, table_name || '.' || column_name || ':' || data_type || ':' ||
+       coalesce(character_maximum_length::text, '') || ':' || coalesce(numeric_precision::text, '') || ',' ||
+       coalesce(numeric_scale::text, '') || ':' || is_nullable || ':' || coalesce(column_default, '') AS item
+  FROM information_schema.columns WHERE table_schema = 'public'
+UNION ALL
+SELECT 'con', conrelid::regclass || '.' || conname || ':' || pg_get_constraintdef(oid)
+  FROM pg_constraint WHERE connamespace = 'public'::regnamespace
+UNION ALL
+SELECT 'idx', indexrelid::regclass || ':' || pg_get_indexdef(indexrelid)
+  FROM pg_index WHERE indrelid::regclass::text NOT LIKE 'pg_%' AND
+       indrelid IN (SELECT oid FROM pg_class WHERE relnamespace = 'public'::regnamespace)
+UNION ALL
+SELECT 'fn', p.oid::regprocedure || ':' || md5(p.prosrc) || ':' || coalesce(array_to_string(p.proconfig, ','), '')
+       || ':' || coalesce(array_to_string(p.proacl, ','), '') || ':' || p.provolatile::text || ':' || p.prosecdef::text
+  FROM pg_proc p WHERE p.pronamespace = 'public'::regnamespace
+       AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = p.oid AND d.deptype = 'e')
+UNION ALL
+SELECT 'view', c.oid::regclass || ':' || md5(pg_get_viewdef(c.oid))
+  FROM pg_class c WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('v', 'm')
+UNION ALL
+SELECT 'acl', c.oid::regclass || ':' || coalesce(array_to_string(c.relacl, ','), '')
+  FROM pg_class c WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'v', 'm')
+ORDER BY 1, 2
+"""
+
+SPEC_TABLES = {"states", "districts", "district_data_history", "data_refresh_logs"}
+
+
+def snapshot(conninfo: str) -> list[tuple]:
+    with psycopg.connect(conninfo) as c:
+        return c.execute(CATALOG_SNAPSHOT).fetchall()
+
+
+def test_fresh_database_gets_every_spec_table(empty_dsn):
+    with psycopg.connect(empty_dsn, autocommit=True) as conn:
+        result = migrate(conn)
+        tables = {r[0] for r in conn.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'")}
+    assert result.applied and result.applied == sorted(result.applied)
+    assert SPEC_TABLES <= tables
+
+
+def test_second_migrate_changes_nothing_and_says_so(empty_dsn):
+    with psycopg.connect(empty_dsn, autocommit=True) as conn:
+        migrate(conn)
+    before = snapshot(empty_dsn)
+    with psycopg.connect(empty_dsn, autocommit=True) as conn:
+        again = migrate(conn)
+    assert not again.changed
+    assert "Nothing to do" in again.summary()
+    assert snapshot(empty_dsn) == before
+    assert len(before) > 100  # the snapshot really sees the schema
+
+
+def _copy_db_dir(tmp_path: Path) -> Path:
+    dst = tmp_path / "db"
+    shutil.copytree(paths.db_dir(), dst)
+    return dst
+
+
+def test_edited_applied_migration_is_refused_and_nothing_changes(empty_dsn, tmp_path):
+    db = _copy_db_dir(tmp_path)
+    with psycopg.connect(empty_dsn, autocommit=True) as conn:
+        migrate(conn, db / "migrations", db / "functions")
+    first = sorted((db / "migrations").glob("*.sql"))[0]
+    first.write_text(first.read_text() + "\n-- an innocent-looking edit\n")
+    (db / "migrations" / "9999_new.sql").write_text("CREATE TABLE should_not_exist (x int);")
+    before = snapshot(empty_dsn)
+    with psycopg.connect(empty_dsn, autocommit=True) as conn:
+        with pytest.raises(MigrationError, match=first.name):
+            migrate(conn, db / "migrations", db / "functions")
+    assert snapshot(empty_dsn) == before
+
+
+def test_failing_migration_rolls_back_and_names_the_file(empty_dsn, tmp_path):
+    db = _copy_db_dir(tmp_path)
+    (db / "migrations" / "9999_broken.sql").write_text("CREATE TABLE half_done (x int); SELECT 1/0;")
+    with psycopg.connect(empty_dsn, autocommit=True) as conn:
+        with pytest.raises(MigrationError, match="9999_broken.sql"):
+            migrate(conn, db / "migrations", db / "functions")
+        assert conn.execute("SELECT to_regclass('half_done')").fetchone()[0] is None
+        assert conn.execute("SELECT count(*) FROM schema_migrations WHERE name = '9999_broken.sql'").fetchone()[0] == 0
+
+
+def test_concurrent_migrators_apply_the_schema_once(empty_dsn):
+    results, errors = [], []
+
+    def run():
+        try:
+            with psycopg.connect(empty_dsn, autocommit=True) as conn:
+                results.append(migrate(conn))
+        except Exception as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors
+    applied = [r.applied for r in results]
+    assert sorted(map(bool, applied)) == [False, True]  # one applied everything, the other found nothing
+    with psycopg.connect(empty_dsn) as conn:
+        n = conn.execute("SELECT count(*) FROM schema_migrations").fetchone()[0]
+    assert n == len(list(paths.migrations_dir().glob("*.sql")))
+
+
+def test_two_cli_processes_at_once(empty_dsn):
+    cmd = [sys.executable, "-m", "loader", "migrate", "--dsn", empty_dsn]
+    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    said = sorted(o[0].strip().split(" ")[0] for o in outs)
+    assert said == ["Nothing", "applied"], outs
+
+
+def test_edited_migration_cli_message_is_one_line(empty_dsn, tmp_path, monkeypatch):
+    db = _copy_db_dir(tmp_path)
+    monkeypatch.setenv("DISTRICT_BENCHMARKS_DB_DIR", str(db))
+    cmd = [sys.executable, "-m", "loader", "migrate", "--dsn", empty_dsn]
+    assert subprocess.run(cmd, capture_output=True).returncode == 0
+    target = db / "migrations" / "0002_seed_states.sql"
+    target.write_text(target.read_text().replace("Alabama", "Alabamaa"))
+    proc = subprocess.run(cmd, capture_output=True, text=True, env={**__import__("os").environ})
+    assert proc.returncode == 1
+    assert "0002_seed_states.sql" in proc.stderr and "Traceback" not in proc.stderr
