@@ -66,8 +66,10 @@ def _checksum(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _sql_files(directory: Path) -> list[Path]:
+def _sql_files(directory: Path, required: bool = True) -> list[Path]:
     if not directory.is_dir():
+        if not required:
+            return []
         raise MigrationError(f"{directory} does not exist")
     return sorted(p for p in directory.iterdir() if p.suffix == ".sql")
 
@@ -85,7 +87,7 @@ def migrate(conn: psycopg.Connection, migrations: Path | None = None, functions:
         with conn.transaction():
             conn.execute(BOOKKEEPING)
         _apply_migrations(conn, _sql_files(migrations), result, echo)
-        _install_functions(conn, _sql_files(functions), result, echo)
+        _install_functions(conn, _sql_files(functions, required=False), result, echo)
     finally:
         conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATE_LOCK_KEY,))
     return result
