@@ -24,9 +24,13 @@ def dsn_option(f):
              "else the embedded local cluster.")(f)
 
 
+def resolve_dsn(dsn: str | None) -> str:
+    """The conninfo chosen by --dsn / DATABASE_URL / PG* / the embedded cluster."""
+    return resolve_conninfo(dsn)[0]
+
+
 def open_db(dsn: str | None, **kwargs) -> psycopg.Connection:
-    conninfo, _how = resolve_conninfo(dsn)
-    return connect(conninfo, **kwargs)
+    return connect(resolve_dsn(dsn), **kwargs)
 
 
 def user_errors(f):
@@ -37,6 +41,10 @@ def user_errors(f):
             return f(*args, **kwargs)
         except USER_ERRORS as exc:
             raise click.ClickException(str(exc)) from exc
+        except (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedFunction) as exc:
+            raise click.ClickException(
+                f"the database is not migrated, or is older than this tool "
+                f"({exc.diag.message_primary}): run `district-benchmarks migrate`") from exc
         except psycopg.Error as exc:
             first = next((ln for ln in str(exc).splitlines() if ln.strip()), type(exc).__name__)
             raise click.ClickException(f"database error: {first}") from exc
@@ -104,4 +112,10 @@ def main() -> None:
     cli(prog_name="district-benchmarks")
 
 
-__all__ = ["cli", "main", "dsn_option", "open_db", "user_errors", "describe"]
+def _register() -> None:
+    from .ops_cli import COMMANDS
+    for command in COMMANDS:
+        cli.add_command(command)
+
+
+_register()

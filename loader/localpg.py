@@ -18,6 +18,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from psycopg.conninfo import make_conninfo
+
 PG_MAJOR_PREFERRED = "15"
 
 
@@ -78,6 +80,8 @@ class LocalCluster:
     port: int = 5432
     cron_database: str = "postgres"
     fast_unsafe: bool = False  # fsync off etc.: for throwaway test clusters only
+    preload_cron: bool = True  # preload pg_cron when it is installed
+    password: str | None = None  # None: trust on the private socket; else scram-sha-256 with this password
 
     def __post_init__(self) -> None:
         self.root = Path(self.root)
@@ -97,7 +101,7 @@ class LocalCluster:
         return self.root / "postgres.log"
 
     def conninfo(self, dbname: str = "postgres") -> str:
-        return f"host={self.sockdir} port={self.port} user=postgres dbname={dbname}"
+        return make_conninfo(host=str(self.sockdir), port=self.port, user="postgres", dbname=dbname)
 
     # -- helpers ---------------------------------------------------------------------------------
     def _run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -136,8 +140,20 @@ class LocalCluster:
         self._ensure_root()
         if self.initialised:
             return
-        self._run("initdb", "-D", str(self.datadir), "-U", "postgres", "--auth=trust",
-                  "-E", "UTF8", "--locale=C.UTF-8", "--no-instructions")
+        auth = ["--auth=trust"]
+        if self.password is not None:
+            pwfile = self.root / ".pwfile"
+            pwfile.write_text(self.password + "\n")
+            if self.user:
+                pw = pwd.getpwnam(self.user)
+                os.chown(pwfile, pw.pw_uid, pw.pw_gid)
+            auth = ["--auth=scram-sha-256", f"--pwfile={pwfile}"]
+        try:
+            self._run("initdb", "-D", str(self.datadir), "-U", "postgres", *auth,
+                      "-E", "UTF8", "--locale=C.UTF-8", "--no-instructions")
+        finally:
+            if self.password is not None:
+                (self.root / ".pwfile").unlink(missing_ok=True)
         settings = {
             "listen_addresses": "''",
             "port": str(self.port),
@@ -145,7 +161,7 @@ class LocalCluster:
             "max_connections": "50",
             "max_worker_processes": "16",
         }
-        if pg_cron_available(self.bindir):
+        if self.preload_cron and pg_cron_available(self.bindir):
             settings.update({
                 "shared_preload_libraries": "'pg_cron'",
                 "cron.database_name": f"'{self.cron_database}'",

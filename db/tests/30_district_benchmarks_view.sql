@@ -1,0 +1,71 @@
+-- The long-form view district_benchmarks: one row per district × metric, columns wired to the right sources.
+BEGIN;
+SELECT plan(16);
+
+SELECT has_view('public', 'district_benchmarks', 'the view exists');
+SELECT columns_are('public', 'district_benchmarks',
+    ARRAY['leaid', 'name', 'state_abbrev', 'metric', 'value', 'state_avg', 'national_avg',
+          'vs_state', 'vs_national', 'quartile_state', 'trend_3yr'],
+    'the view has exactly the documented columns');
+
+-- fixture: one district in Alabama with a value for every metric, averages on AL and US.
+UPDATE states SET avg_chronic_absenteeism_rate = 12.50, avg_graduation_rate = 88.00, avg_student_teacher_ratio = 15.00,
+       avg_swd_pct = 14.00, avg_ell_pct = 5.00, avg_math_proficiency = 40.00, avg_read_proficiency = 45.00,
+       avg_expenditure_per_pupil = 12000.00
+ WHERE fips = '01';
+UPDATE states SET avg_chronic_absenteeism_rate = 15.00, avg_graduation_rate = 86.00, avg_student_teacher_ratio = 16.00,
+       avg_swd_pct = 15.00, avg_ell_pct = 10.00, avg_math_proficiency = 38.00, avg_read_proficiency = 44.00,
+       avg_expenditure_per_pupil = 14000.00
+ WHERE fips = '00';
+INSERT INTO districts (leaid, name, state_fips, state_abbrev,
+        chronic_absenteeism_rate, graduation_rate_total, student_teacher_ratio, swd_pct, ell_pct,
+        math_proficiency_pct, read_proficiency_pct, expenditure_per_pupil,
+        absenteeism_vs_state, absenteeism_vs_national, absenteeism_quartile_state, absenteeism_trend_3yr,
+        swd_trend_3yr, expenditure_pp_trend_3yr, expenditure_pp_quartile_state, graduation_vs_national)
+VALUES ('0100001', 'Test District', '01', 'AL',
+        20.00, 90.00, 14.25, 16.00, 2.00, 41.00, 46.00, 13000.00,
+        7.50, 5.00, 'well_above', -1.50,
+        12.34, 3.21, 'below', 4.00),
+       ('0100002', 'Empty District', '01', 'AL',
+        NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
+
+SELECT is((SELECT count(*)::int FROM district_benchmarks WHERE leaid = '0100001'), 8, 'eight metrics per district');
+SELECT is((SELECT count(*)::int FROM district_benchmarks WHERE leaid = '0100002'), 8,
+    'a district with no values still has its eight rows (all NULL)');
+SELECT set_eq($$SELECT metric FROM district_benchmarks WHERE leaid = '0100001'$$,
+    ARRAY['absenteeism', 'graduation', 'student_teacher_ratio', 'swd_pct', 'ell_pct',
+          'math_proficiency', 'read_proficiency', 'expenditure_pp'], 'the eight metric names');
+SELECT results_eq(
+    $$SELECT value, state_avg, national_avg, vs_state, vs_national, quartile_state::text, trend_3yr
+        FROM district_benchmarks WHERE leaid = '0100001' AND metric = 'absenteeism'$$,
+    $$VALUES (20.00::numeric, 12.50::numeric, 15.00::numeric, 7.50::numeric, 5.00::numeric, 'well_above', -1.50::numeric)$$,
+    'absenteeism row: value, averages, deltas, tier and trend come from the absenteeism columns');
+SELECT is((SELECT value FROM district_benchmarks WHERE leaid = '0100001' AND metric = 'graduation'), 90.00,
+    'graduation value is graduation_rate_total');
+SELECT is((SELECT vs_national FROM district_benchmarks WHERE leaid = '0100001' AND metric = 'graduation'), 4.00,
+    'graduation vs_national is graduation_vs_national');
+SELECT is((SELECT value FROM district_benchmarks WHERE leaid = '0100001' AND metric = 'student_teacher_ratio'), 14.25,
+    'student_teacher_ratio value');
+SELECT is((SELECT trend_3yr FROM district_benchmarks WHERE leaid = '0100001' AND metric = 'swd_pct'), 12.34,
+    'swd_pct trend is swd_trend_3yr');
+SELECT results_eq(
+    $$SELECT value, state_avg, national_avg, quartile_state::text, trend_3yr
+        FROM district_benchmarks WHERE leaid = '0100001' AND metric = 'expenditure_pp'$$,
+    $$VALUES (13000.00::numeric, 12000.00::numeric, 14000.00::numeric, 'below', 3.21::numeric)$$,
+    'expenditure_pp row uses expenditure_per_pupil and its averages');
+SELECT is((SELECT state_avg FROM district_benchmarks WHERE leaid = '0100001' AND metric = 'read_proficiency'), 45.00,
+    'read_proficiency state average');
+SELECT is((SELECT national_avg FROM district_benchmarks WHERE leaid = '0100001' AND metric = 'ell_pct'), 10.00,
+    'ell_pct national average');
+
+-- privileges: readers may read the view, nobody else by default
+SELECT table_privs_are('public', 'district_benchmarks', 'district_benchmarks_reader', ARRAY['SELECT'],
+    'the reader role may select from the view');
+SET LOCAL ROLE district_benchmarks_reader;
+SELECT is((SELECT count(*)::int FROM district_benchmarks WHERE leaid = '0100001'), 8, 'the reader role reads the view');
+SELECT throws_ok($$UPDATE districts SET name = 'x' WHERE leaid = '0100001'$$, '42501', NULL,
+    'the reader role cannot write districts');
+RESET ROLE;
+
+SELECT * FROM finish();
+ROLLBACK;

@@ -1,0 +1,187 @@
+"""Operations CLI: show, states, status, schedule/unschedule/jobs, and the one-line errors."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import psycopg
+import pytest
+from click.testing import CliRunner
+
+from loader.cli import cli
+from loader.localpg import LocalCluster
+from tests import harness
+
+
+@pytest.fixture
+def runner():
+    return CliRunner()
+
+
+def seed_profile(conn):
+    conn.execute("UPDATE states SET avg_chronic_absenteeism_rate = 12.50, avg_graduation_rate = 88.00, "
+                 "total_districts = 1, total_enrollment = 1234 WHERE fips = '06'")
+    conn.execute("UPDATE states SET avg_chronic_absenteeism_rate = 15.00 WHERE fips = '00'")
+    conn.execute(
+        "INSERT INTO districts (leaid, name, state_fips, state_abbrev, city, enrollment, chronic_absenteeism_rate, "
+        " absenteeism_vs_state, absenteeism_quartile_state, absenteeism_trend_3yr, graduation_rate_total, "
+        " graduation_trend_3yr) VALUES ('0600001', 'Sunny Unified', '06', 'CA', 'Fresno', 1234, 20.00, 7.50, "
+        " 'well_above', 2.25, 91.00, -1.00)")
+
+
+def invoke(runner, args, dsn):
+    return runner.invoke(cli, [*args, "--dsn", dsn], catch_exceptions=False)
+
+
+def test_show_profile_for_a_person(runner, conn, dsn):
+    seed_profile(conn)
+    res = invoke(runner, ["show", "0600001"], dsn)
+    assert res.exit_code == 0, res.output
+    out = res.output
+    assert "Sunny Unified" in out and "Fresno" in out
+    line = next(ln for ln in out.splitlines() if ln.strip().startswith("Chronic absenteeism"))
+    for cell in ("20.00%", "12.50%", "15.00%", "+7.50", "well above", "▲ +2.25 pts"):
+        assert cell in line, (cell, line)
+    grad = next(ln for ln in out.splitlines() if ln.strip().startswith("Graduation rate"))
+    assert "▼ -1.00 pts" in grad
+
+
+def test_show_accepts_leaid_without_leading_zero_and_json(runner, conn, dsn):
+    seed_profile(conn)
+    res = invoke(runner, ["show", "600001", "--json"], dsn)
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.output)
+    assert data["leaid"] == "0600001"
+    absent = next(m for m in data["metrics"] if m["metric"] == "absenteeism")
+    assert absent["value"] == "20.00" and absent["quartile_state"] == "well_above"
+    assert len(data["metrics"]) == 8
+
+
+def test_show_unknown_and_malformed_leaid_are_one_line_errors(runner, dsn):
+    res = runner.invoke(cli, ["show", "0699999", "--dsn", dsn])
+    assert res.exit_code == 1 and "no district with LEAID 0699999" in res.output
+    assert "Traceback" not in res.output
+    res = runner.invoke(cli, ["show", "CA-123", "--dsn", dsn])
+    assert res.exit_code == 2 and "LEAID must be up to 7 digits" in res.output
+
+
+def test_states_lists_states_with_districts_and_us(runner, conn, dsn):
+    seed_profile(conn)
+    res = invoke(runner, ["states", "--json"], dsn)
+    rows = json.loads(res.output)
+    assert [r["abbrev"] for r in rows] == ["US", "CA"]
+    assert rows[1]["total_enrollment"] == 1234
+
+
+def test_status_reports_runs_coverage_and_jobs(runner, conn, dsn):
+    seed_profile(conn)
+    conn.execute("INSERT INTO data_refresh_logs (data_source, status, records_updated, completed_at) "
+                 "VALUES ('ccd_directory', 'success', 42, now())")
+    res = invoke(runner, ["status", "--json"], dsn)
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.output)
+    assert data["districts"] == 1
+    assert data["runs"][0]["data_source"] == "ccd_directory" and data["runs"][0]["records_updated"] == 42
+    cov = {c["metric"]: c for c in data["coverage"]}
+    assert cov["absenteeism"]["with_value"] == 1 and cov["absenteeism"]["with_tier"] == 1
+    assert cov["ell_pct"]["with_value"] == 0
+    assert "no job scheduled" in data["cron_note"]
+    text = invoke(runner, ["status"], dsn).output
+    assert "ccd_directory" in text and "absenteeism" in text
+
+
+def test_schedule_is_idempotent_by_name_and_unschedule_is_quiet(runner, dsn, pg_admin):
+    dbname = psycopg.conninfo.conninfo_to_dict(dsn)["dbname"]
+    name = f"district-benchmarks-{dbname}"  # unique per test database: the cron table is cluster-wide
+    res = invoke(runner, ["schedule", "--cron", "0 6 * * *", "--name", name], dsn)
+    assert res.exit_code == 0, res.output
+    assert "pg_cron lives in 'postgres'" in res.output  # jobs live in another database than the benchmarks
+    invoke(runner, ["schedule", "--cron", "30 5 * * *", "--name", name], dsn)
+    with psycopg.connect(pg_admin) as c:
+        rows = c.execute("SELECT schedule, command, database FROM cron.job WHERE jobname = %s", (name,)).fetchall()
+        cleanup = c.execute("SELECT count(*) FROM cron.job WHERE jobname = %s", (name + "-cleanup",)).fetchone()[0]
+    assert rows == [("30 5 * * *", "SELECT compute_all_benchmarks()", dbname)]
+    assert cleanup == 1
+    listed = json.loads(invoke(runner, ["jobs", "--name", name, "--json"], dsn).output)
+    assert [j["jobname"] for j in listed] == [name, name + "-cleanup"]
+    assert invoke(runner, ["unschedule", "--name", name], dsn).output.startswith("removed job")
+    again = invoke(runner, ["unschedule", "--name", name], dsn)
+    assert again.exit_code == 0 and again.output == ""
+    with psycopg.connect(pg_admin) as c:
+        assert c.execute("SELECT count(*) FROM cron.job WHERE jobname LIKE %s", (name + "%",)).fetchone()[0] == 0
+
+
+def test_schedule_rejects_bad_cron_expression(runner, dsn):
+    res = runner.invoke(cli, ["schedule", "--cron", "every day", "--name", "x-bad", "--dsn", dsn])
+    assert res.exit_code == 1 and "invalid cron schedule" in res.output
+
+
+def test_not_migrated_database_is_one_line(runner, empty_dsn):
+    res = runner.invoke(cli, ["show", "0600001", "--dsn", empty_dsn])
+    assert res.exit_code == 1
+    assert "not migrated" in res.output and "district-benchmarks migrate" in res.output
+
+
+def test_unreachable_database_never_prints_password(runner, tmp_path):
+    dsn = f"host={tmp_path} port=1 user=someone password=s3cr3t-pw dbname=nowhere"
+    res = runner.invoke(cli, ["status", "--dsn", dsn])
+    assert res.exit_code == 1
+    assert "cannot connect to" in res.output and "s3cr3t-pw" not in res.output
+    assert len(res.output.strip().splitlines()) == 1
+
+
+@pytest.fixture(scope="module")
+def password_server():
+    """A second, small cluster with password authentication and no pg_cron."""
+    root = Path(tempfile.mkdtemp(prefix="dbench-pw-"))
+    os.chmod(root, 0o755)
+    cluster = LocalCluster(root / "pg", fast_unsafe=True, preload_cron=False, password="right-pw")
+    cluster.start()
+    yield cluster
+    cluster.destroy()
+
+
+def test_wrong_password_is_one_clear_line(runner, password_server):
+    dsn = password_server.conninfo() + " password=wrong-pw"
+    res = runner.invoke(cli, ["status", "--dsn", dsn])
+    assert res.exit_code == 1
+    assert "password authentication failed" in res.output and "wrong-pw" not in res.output
+    assert "Traceback" not in res.output
+
+
+def test_schedule_without_pg_cron_says_what_to_do(runner, password_server):
+    dsn = password_server.conninfo() + " password=right-pw"
+    res = runner.invoke(cli, ["schedule", "--dsn", dsn])
+    assert res.exit_code == 1
+    assert "pg_cron is not loaded" in res.output and "shared_preload_libraries" in res.output
+    assert len(res.output.strip().splitlines()) == 1
+
+
+def test_embedded_cluster_lifecycle_in_a_real_subprocess():
+    base = Path(tempfile.mkdtemp(prefix="dbench-home-"))
+    os.chmod(base, 0o755)  # the postgres OS user must reach it when the tests run as root
+    home = base / "home"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PG") and k != "DATABASE_URL"}
+    env["DISTRICT_BENCHMARKS_HOME"] = str(home)
+
+    def cli_run(*args):
+        return subprocess.run([sys.executable, "-m", "loader", *args], env=env, capture_output=True, text=True,
+                              timeout=120)
+
+    try:
+        st = cli_run("db", "status")
+        assert st.returncode == 0 and "not initialised" in st.stdout
+        mig = cli_run("migrate")
+        assert mig.returncode == 0, mig.stderr
+        assert mig.stdout.startswith("applied")
+        assert "running" in cli_run("db", "status").stdout
+        assert cli_run("migrate").stdout.startswith("Nothing to do")
+        assert "stopped" in cli_run("db", "stop").stdout
+        assert cli_run("db", "status").returncode == 3
+    finally:
+        LocalCluster(home).destroy()
+        base.rmdir()
