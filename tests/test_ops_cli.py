@@ -143,6 +143,7 @@ def password_server():
     cluster.start()
     yield cluster
     cluster.destroy()
+    root.rmdir()
 
 
 def test_wrong_password_is_one_clear_line(runner, password_server):
