@@ -140,3 +140,30 @@ def test_edited_migration_cli_message_is_one_line(empty_dsn, tmp_path, monkeypat
     proc = subprocess.run(cmd, capture_output=True, text=True, env={**__import__("os").environ})
     assert proc.returncode == 1
     assert "0002_seed_states.sql" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_upgrading_an_old_database_equals_a_fresh_install(pg_admin, tmp_path):
+    """pgai-style: a database built by an older release (first migrations only, no functions) and then
+    migrated by this release has the same catalog as a database installed fresh by this release."""
+    from tests import harness
+
+    old = _copy_db_dir(tmp_path)
+    for path in sorted((old / "migrations").glob("*.sql"))[3:]:
+        path.unlink()
+    for path in (old / "functions").glob("*.sql"):
+        path.unlink()
+    upgraded = harness.create_database(pg_admin, "dbench_upg")
+    fresh = harness.create_database(pg_admin, "dbench_fresh")
+    try:
+        up_dsn, fresh_dsn = harness.with_dbname(pg_admin, upgraded), harness.with_dbname(pg_admin, fresh)
+        with psycopg.connect(up_dsn, autocommit=True) as conn:
+            migrate(conn, old / "migrations", old / "functions")
+            conn.execute("INSERT INTO districts (leaid, name, state_fips) VALUES ('0100001', 'Kept', '01')")
+            migrate(conn)
+            assert conn.execute("SELECT name FROM districts").fetchone()[0] == "Kept"  # data survives
+        with psycopg.connect(fresh_dsn, autocommit=True) as conn:
+            migrate(conn)
+        assert snapshot(up_dsn) == snapshot(fresh_dsn)
+    finally:
+        harness.drop_database(pg_admin, upgraded)
+        harness.drop_database(pg_admin, fresh)
