@@ -40,16 +40,19 @@ def log_failure(conninfo: str, source: str, exc: BaseException) -> None:
 
 
 def render_summary(summary: dict, console: Console) -> None:
-    table = Table(title="compute_all_benchmarks()", show_edge=False)
-    table.add_column("item")
-    table.add_column("value", justify="right")
-    for key, value in summary.items():
-        if isinstance(value, dict):
-            for sub, v in value.items():
-                table.add_row(f"{key}.{sub}", json.dumps(v) if isinstance(v, (dict, list)) else str(v))
-        else:
-            table.add_row(key, str(value))
-    console.print(table)
+    """The run summary: its scalar figures, then one line per step (keys as the functions return them)."""
+    scalars = {k: v for k, v in summary.items() if not isinstance(v, dict)}
+    console.print("  ".join(f"[bold]{k}[/] {v}" for k, v in scalars.items()))
+    steps = summary.get("steps") or {k: v for k, v in summary.items() if isinstance(v, dict)}
+    if steps:
+        keys = sorted({k for v in steps.values() if isinstance(v, dict) for k in v})
+        table = Table(show_edge=False)
+        table.add_column("step")
+        for k in keys:
+            table.add_column(k.replace("_", " "), justify="right")
+        for name, figures in steps.items():
+            table.add_row(name, *(str(figures.get(k, "")) for k in keys))
+        console.print(table)
 
 
 def run_compute(conninfo: str, steps: list[str], refresh_current: bool = True) -> dict:
