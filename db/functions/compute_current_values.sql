@@ -1,0 +1,150 @@
+/*
+ * compute_current_values() RETURNS integer
+ *
+ * Owns: the current-value columns of districts — enrollment, spec_ed_students, ell_students, teachers_fte,
+ * student_teacher_ratio, chronic_absenteeism_rate, graduation_rate_total, math_proficiency_pct,
+ * read_proficiency_pct, expenditure_per_pupil, children_poverty_percent — and districts.updated_at of the
+ * rows it changes.
+ *
+ * Contract (SPEC §2, §4):
+ *   - For each metric column of a source, Y = the latest year in which any row of that source has a
+ *     non-null, non-negative value in that column (Y is found per column, not per source). A district's
+ *     current value is its own value at Y, NULL when it has no row at Y or its value there is NULL or
+ *     negative (negative = the API's missing / not applicable / suppressed codes).
+ *   - student_teacher_ratio = round(enrollment / teachers_fte, 2) from those current values, when both are
+ *     present and teachers_fte > 0; a ratio that does not fit numeric(8,2) is stored as NULL and counted.
+ *   - Every district is recomputed; only rows whose values differ (IS DISTINCT FROM) are written.
+ *   - Returns the number of districts rows changed. The number of values stored as NULL because they did
+ *     not fit their column is left in the transaction-local setting district_benchmarks.out_of_range
+ *     (read by compute_all_benchmarks()).
+ *
+ * Cost: one index probe per column for Y, then one pass over the history rows of those (source, year)
+ * slices, grouped by district, and one UPDATE.
+ */
+CREATE OR REPLACE FUNCTION compute_current_values()
+RETURNS integer
+LANGUAGE plpgsql
+VOLATILE
+SECURITY DEFINER
+SET search_path = public, pg_temp
+SET jit = off
+SET work_mem = '64MB'
+AS $function$
+DECLARE
+    v_enrollment_y      smallint;
+    v_spec_ed_y         smallint;
+    v_ell_y             smallint;
+    v_teachers_y        smallint;
+    v_absenteeism_y     smallint;
+    v_graduation_y      smallint;
+    v_math_y            smallint;
+    v_read_y            smallint;
+    v_expenditure_y     smallint;
+    v_poverty_y         smallint;
+    v_rows_changed      integer;
+    v_out_of_range      integer;
+BEGIN
+    PERFORM pg_advisory_xact_lock(benchmarks_lock_key());
+
+    -- Y per metric column: each max() is a backward scan of the (source, year, leaid) index that stops at
+    -- the first row with a usable value.
+    SELECT (SELECT max(h.year) FROM district_data_history h WHERE h.source = 'ccd_directory'    AND h.enrollment >= 0),
+           (SELECT max(h.year) FROM district_data_history h WHERE h.source = 'ccd_directory'    AND h.spec_ed_students >= 0),
+           (SELECT max(h.year) FROM district_data_history h WHERE h.source = 'ccd_directory'    AND h.ell_students >= 0),
+           (SELECT max(h.year) FROM district_data_history h WHERE h.source = 'ccd_directory'    AND h.teachers_fte >= 0),
+           (SELECT max(h.year) FROM district_data_history h WHERE h.source = 'crdc_absenteeism' AND h.chronic_absenteeism_rate >= 0),
+           (SELECT max(h.year) FROM district_data_history h WHERE h.source = 'edfacts_grad'     AND h.graduation_rate >= 0),
+           (SELECT max(h.year) FROM district_data_history h WHERE h.source = 'edfacts_assess'   AND h.math_proficiency >= 0),
+           (SELECT max(h.year) FROM district_data_history h WHERE h.source = 'edfacts_assess'   AND h.read_proficiency >= 0),
+           (SELECT max(h.year) FROM district_data_history h WHERE h.source = 'ccd_finance'      AND h.expenditure_pp >= 0),
+           (SELECT max(h.year) FROM district_data_history h WHERE h.source = 'saipe'            AND h.children_poverty_percent >= 0)
+      INTO v_enrollment_y, v_spec_ed_y, v_ell_y, v_teachers_y, v_absenteeism_y,
+           v_graduation_y, v_math_y, v_read_y, v_expenditure_y, v_poverty_y;
+
+    WITH latest AS (
+        -- One row per district that has a row in any of the slices; each value from its own column's Y.
+        -- (leaid, year, source) is the primary key, so every FILTER sees at most one row.
+        SELECT h.leaid,
+               max(h.enrollment)               FILTER (WHERE h.source = 'ccd_directory'    AND h.year = v_enrollment_y)  AS enrollment,
+               max(h.spec_ed_students)         FILTER (WHERE h.source = 'ccd_directory'    AND h.year = v_spec_ed_y)     AS spec_ed_students,
+               max(h.ell_students)             FILTER (WHERE h.source = 'ccd_directory'    AND h.year = v_ell_y)         AS ell_students,
+               max(h.teachers_fte)             FILTER (WHERE h.source = 'ccd_directory'    AND h.year = v_teachers_y)    AS teachers_fte,
+               max(h.chronic_absenteeism_rate) FILTER (WHERE h.source = 'crdc_absenteeism' AND h.year = v_absenteeism_y) AS chronic_absenteeism_rate,
+               max(h.graduation_rate)          FILTER (WHERE h.source = 'edfacts_grad'     AND h.year = v_graduation_y)  AS graduation_rate_total,
+               max(h.math_proficiency)         FILTER (WHERE h.source = 'edfacts_assess'   AND h.year = v_math_y)        AS math_proficiency_pct,
+               max(h.read_proficiency)         FILTER (WHERE h.source = 'edfacts_assess'   AND h.year = v_read_y)        AS read_proficiency_pct,
+               max(h.expenditure_pp)           FILTER (WHERE h.source = 'ccd_finance'      AND h.year = v_expenditure_y) AS expenditure_per_pupil,
+               max(h.children_poverty_percent) FILTER (WHERE h.source = 'saipe'            AND h.year = v_poverty_y)     AS children_poverty_percent
+          FROM (
+                -- the slices that matter, negative codes turned into NULL
+                SELECT r.leaid, r.source, r.year,
+                       CASE WHEN r.enrollment >= 0               THEN r.enrollment END               AS enrollment,
+                       CASE WHEN r.spec_ed_students >= 0         THEN r.spec_ed_students END         AS spec_ed_students,
+                       CASE WHEN r.ell_students >= 0             THEN r.ell_students END             AS ell_students,
+                       CASE WHEN r.teachers_fte >= 0             THEN r.teachers_fte END             AS teachers_fte,
+                       CASE WHEN r.chronic_absenteeism_rate >= 0 THEN r.chronic_absenteeism_rate END AS chronic_absenteeism_rate,
+                       CASE WHEN r.graduation_rate >= 0          THEN r.graduation_rate END          AS graduation_rate,
+                       CASE WHEN r.math_proficiency >= 0         THEN r.math_proficiency END         AS math_proficiency,
+                       CASE WHEN r.read_proficiency >= 0         THEN r.read_proficiency END         AS read_proficiency,
+                       CASE WHEN r.expenditure_pp >= 0           THEN r.expenditure_pp END           AS expenditure_pp,
+                       CASE WHEN r.children_poverty_percent >= 0 THEN r.children_poverty_percent END AS children_poverty_percent
+                  FROM district_data_history r
+                 WHERE (r.source = 'ccd_directory'    AND r.year IN (v_enrollment_y, v_spec_ed_y, v_ell_y, v_teachers_y))
+                    OR (r.source = 'crdc_absenteeism' AND r.year = v_absenteeism_y)
+                    OR (r.source = 'edfacts_grad'     AND r.year = v_graduation_y)
+                    OR (r.source = 'edfacts_assess'   AND r.year IN (v_math_y, v_read_y))
+                    OR (r.source = 'ccd_finance'      AND r.year = v_expenditure_y)
+                    OR (r.source = 'saipe'            AND r.year = v_poverty_y)
+               ) h
+         GROUP BY h.leaid
+    ),
+    computed AS (
+        -- every district, including those without any history (all NULL)
+        SELECT d.leaid, l.enrollment, l.spec_ed_students, l.ell_students, l.teachers_fte,
+               l.chronic_absenteeism_rate, l.graduation_rate_total, l.math_proficiency_pct,
+               l.read_proficiency_pct, l.expenditure_per_pupil, l.children_poverty_percent,
+               CASE WHEN l.teachers_fte > 0 THEN round(l.enrollment / l.teachers_fte, 2) END AS ratio_unchecked
+          FROM districts d
+          LEFT JOIN latest l ON l.leaid = d.leaid
+    ),
+    fitted AS (
+        -- numeric(8,2) holds |x| < 10^6
+        SELECT c.*, CASE WHEN abs(c.ratio_unchecked) < 1e6 THEN c.ratio_unchecked END AS student_teacher_ratio
+          FROM computed c
+    ),
+    changed AS (
+        UPDATE districts d
+           SET enrollment               = f.enrollment,
+               spec_ed_students         = f.spec_ed_students,
+               ell_students             = f.ell_students,
+               teachers_fte             = f.teachers_fte,
+               student_teacher_ratio    = f.student_teacher_ratio,
+               chronic_absenteeism_rate = f.chronic_absenteeism_rate,
+               graduation_rate_total    = f.graduation_rate_total,
+               math_proficiency_pct     = f.math_proficiency_pct,
+               read_proficiency_pct     = f.read_proficiency_pct,
+               expenditure_per_pupil    = f.expenditure_per_pupil,
+               children_poverty_percent = f.children_poverty_percent,
+               updated_at               = now()
+          FROM fitted f
+         WHERE d.leaid = f.leaid
+           AND (d.enrollment, d.spec_ed_students, d.ell_students, d.teachers_fte, d.student_teacher_ratio,
+                d.chronic_absenteeism_rate, d.graduation_rate_total, d.math_proficiency_pct,
+                d.read_proficiency_pct, d.expenditure_per_pupil, d.children_poverty_percent)
+               IS DISTINCT FROM
+               (f.enrollment, f.spec_ed_students, f.ell_students, f.teachers_fte, f.student_teacher_ratio,
+                f.chronic_absenteeism_rate, f.graduation_rate_total, f.math_proficiency_pct,
+                f.read_proficiency_pct, f.expenditure_per_pupil, f.children_poverty_percent)
+        RETURNING 1
+    )
+    SELECT (SELECT count(*) FROM changed),
+           (SELECT count(*) FROM fitted f WHERE f.ratio_unchecked IS NOT NULL AND f.student_teacher_ratio IS NULL)
+      INTO v_rows_changed, v_out_of_range;
+
+    PERFORM set_config('district_benchmarks.out_of_range', v_out_of_range::text, true);
+    RETURN v_rows_changed;
+END
+$function$;
+
+REVOKE ALL ON FUNCTION compute_current_values() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION compute_current_values() TO district_benchmarks_operator;

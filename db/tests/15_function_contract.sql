@@ -1,0 +1,82 @@
+-- The function set's contract: who may execute what, SECURITY DEFINER, volatility, pinned search_path.
+BEGIN;
+SELECT plan(39);
+
+DELETE FROM data_refresh_logs;
+
+CREATE ROLE dbench_test_nobody NOLOGIN;
+
+-- run a statement as another role; the role is reset afterwards (or rolled back with throws_ok's
+-- subtransaction when it fails), so pgTAP's own bookkeeping keeps running as the test's user
+CREATE FUNCTION pg_temp.as_role(p_role text, p_sql text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE v_result text;
+BEGIN
+    PERFORM set_config('role', p_role, true);
+    EXECUTE p_sql INTO v_result;
+    PERFORM set_config('role', 'none', true);
+    RETURN v_result;
+END $$;
+
+-- every compute function: operator may execute, PUBLIC / an unrelated role / the reader may not
+SELECT function_privs_are('public', f, args, 'district_benchmarks_operator', ARRAY['EXECUTE'],
+                          f || ': the operator role may execute it')
+  FROM (VALUES ('compute_current_values', ARRAY[]::name[]), ('compute_state_averages', ARRAY[]::name[]),
+               ('compute_district_trends', ARRAY[]::name[]), ('compute_deltas_quartiles', ARRAY[]::name[]),
+               ('compute_all_benchmarks', ARRAY['boolean']::name[])) fn(f, args);
+SELECT function_privs_are('public', f, args, 'dbench_test_nobody', ARRAY[]::text[],
+                          f || ': PUBLIC has no EXECUTE (an unrelated role cannot run it)')
+  FROM (VALUES ('compute_current_values', ARRAY[]::name[]), ('compute_state_averages', ARRAY[]::name[]),
+               ('compute_district_trends', ARRAY[]::name[]), ('compute_deltas_quartiles', ARRAY[]::name[]),
+               ('compute_all_benchmarks', ARRAY['boolean']::name[])) fn(f, args);
+SELECT function_privs_are('public', 'compute_all_benchmarks', ARRAY['boolean'], 'district_benchmarks_reader',
+                          ARRAY[]::text[], 'the reader role cannot run a computation');
+SELECT function_privs_are('public', 'benchmarks_version', ARRAY[]::name[], 'district_benchmarks_reader',
+                          ARRAY['EXECUTE'], 'the reader role may ask for the version');
+
+SELECT throws_ok($$SELECT pg_temp.as_role('dbench_test_nobody', 'SELECT compute_all_benchmarks()')$$, '42501', NULL,
+                 'a role without the grant is refused');
+SELECT throws_ok($$SELECT pg_temp.as_role('dbench_test_nobody', 'SELECT compute_state_averages()')$$, '42501', NULL,
+                 'also for a single step');
+SELECT throws_ok($$SELECT pg_temp.as_role('district_benchmarks_operator', 'UPDATE districts SET swd_pct = 1')$$, '42501', NULL,
+                 'the operator has no direct write access to the tables ...');
+SELECT is(pg_temp.as_role('district_benchmarks_operator', 'SELECT compute_all_benchmarks() ->> ''version'''),
+          benchmarks_version(), '... yet runs the whole computation, because the functions are SECURITY DEFINER');
+SELECT is((SELECT count(*)::int FROM data_refresh_logs WHERE data_source = 'compute_benchmarks'), 1,
+          'and the operator''s run was logged');
+
+-- SECURITY DEFINER with a pinned search_path (public, then pg_temp last so temp objects cannot shadow tables)
+SELECT is_definer('public', f, args, f || ' is SECURITY DEFINER')
+  FROM (VALUES ('compute_current_values', ARRAY[]::name[]), ('compute_state_averages', ARRAY[]::name[]),
+               ('compute_district_trends', ARRAY[]::name[]), ('compute_deltas_quartiles', ARRAY[]::name[]),
+               ('compute_all_benchmarks', ARRAY['boolean']::name[])) fn(f, args);
+SELECT isnt_definer('public', 'benchmarks_version', ARRAY[]::name[], 'benchmarks_version runs as its caller');
+SELECT is((SELECT array_agg(p.proname::text ORDER BY p.proname) FROM pg_proc p
+            WHERE p.pronamespace = 'public'::regnamespace
+              AND (p.proname LIKE 'compute\_%' OR p.proname LIKE 'benchmarks\_%')
+              AND NOT ('search_path=public, pg_temp' = ANY (coalesce(p.proconfig, '{}')))),
+          NULL, 'every function of the set pins search_path = public, pg_temp');
+SELECT is((SELECT count(*)::int FROM pg_proc p WHERE p.pronamespace = 'public'::regnamespace
+            AND (p.proname LIKE 'compute\_%' OR p.proname LIKE 'benchmarks\_%')), 7,
+          'the function set is the 7 documented functions (no stray overloads)');
+SELECT is((SELECT array_agg(p.proname::text ORDER BY p.proname) FROM pg_proc p
+            WHERE p.pronamespace = 'public'::regnamespace AND p.proname LIKE 'compute\_%'
+              AND NOT ('jit=off' = ANY (coalesce(p.proconfig, '{}')))),
+          NULL, 'the compute functions run without JIT (compilation costs more than it saves here)');
+
+-- volatility
+SELECT volatility_is('public', f, args, 'volatile', f || ' is VOLATILE (it writes)')
+  FROM (VALUES ('compute_current_values', ARRAY[]::name[]), ('compute_state_averages', ARRAY[]::name[]),
+               ('compute_district_trends', ARRAY[]::name[]), ('compute_deltas_quartiles', ARRAY[]::name[]),
+               ('compute_all_benchmarks', ARRAY['boolean']::name[])) fn(f, args);
+SELECT volatility_is('public', 'benchmarks_version', ARRAY[]::name[], 'stable', 'benchmarks_version is STABLE');
+SELECT volatility_is('public', 'benchmarks_lock_key', ARRAY[]::name[], 'immutable', 'benchmarks_lock_key is IMMUTABLE');
+
+-- signatures and return types
+SELECT function_returns('public', f, args, rettype, f || ' returns ' || rettype)
+  FROM (VALUES ('compute_current_values', ARRAY[]::name[], 'integer'), ('compute_state_averages', ARRAY[]::name[], 'integer'),
+               ('compute_district_trends', ARRAY[]::name[], 'integer'), ('compute_deltas_quartiles', ARRAY[]::name[], 'integer'),
+               ('compute_all_benchmarks', ARRAY['boolean']::name[], 'jsonb')) fn(f, args, rettype);
+SELECT is((compute_all_benchmarks() ->> 'refresh_current')::boolean, true, 'refresh_current defaults to true');
+
+SELECT * FROM finish();
+ROLLBACK;
