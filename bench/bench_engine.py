@@ -192,15 +192,19 @@ def explain_slowest(db: str, summary: dict, top: int) -> None:
     function, table, columns = STEP_FUNCTIONS[step]
     say(f"\n== EXPLAIN (ANALYZE, BUFFERS) of the statements inside the slowest step: {step} ({function}) ==")
     notices: list[str] = []
+    # So that the step rewrites every row. Committed first: rows updated earlier in the same transaction
+    # would make every later UPDATE fire the foreign-key check trigger, which a real run does not.
+    execute(db, f"UPDATE {table} SET {nulls(columns)}", f"VACUUM ANALYZE {table}")
     with psycopg.connect(db) as conn:
         conn.add_notice_handler(lambda d: notices.append(d.message_primary or ""))
         try:
-            conn.execute(f"UPDATE {table} SET {nulls(columns)}")   # so the step rewrites every row
             conn.execute("LOAD 'auto_explain'")
         except psycopg.Error as exc:
             conn.rollback()
+            execute(db, "SELECT compute_all_benchmarks(false)")
             say(f"  auto_explain is not available here ({str(exc).strip().splitlines()[0]}). Manually, as a "
-                f"superuser in psql:\n    BEGIN; UPDATE {table} SET <its columns> = NULL; LOAD 'auto_explain';\n"
+                f"superuser in psql:\n    UPDATE {table} SET <its columns> = NULL;  -- committed on its own\n"
+                "    BEGIN; LOAD 'auto_explain';\n"
                 "    SET auto_explain.log_min_duration = 0; SET auto_explain.log_analyze = on;\n"
                 "    SET auto_explain.log_buffers = on; SET auto_explain.log_nested_statements = on;\n"
                 f"    SET auto_explain.log_level = notice; SELECT {function}(); ROLLBACK;")
@@ -211,6 +215,7 @@ def explain_slowest(db: str, summary: dict, top: int) -> None:
         conn.execute("SET LOCAL client_min_messages = notice")
         conn.execute(f"SELECT {function}()")
         conn.rollback()
+    execute(db, "SELECT compute_all_benchmarks(false)")   # leave the database computed
     plans = []
     for text in notices:
         m = re.match(r"duration: ([0-9.]+) ms", text)
