@@ -17,7 +17,8 @@ throwaway server: no setup needed), migrates it, loads `bench/generate.py`'s dat
    both designs are also timed on a copy of the database without the generator's overflow districts
    (clearly labelled);
 5. the ratio original / ours and whether the target (ours <= 1/8 of the original) is met;
-6. with --explain: EXPLAIN (ANALYZE, BUFFERS) of every statement inside the slowest step, via auto_explain
+6. with --verify: every district column and state average compared with tests/reference_model.py;
+7. with --explain: EXPLAIN (ANALYZE, BUFFERS) of every statement inside the slowest step, via auto_explain
    (needs a superuser; otherwise the manual steps are printed).
 
 Timings are wall-clock seconds measured by the client. Figures are noisy on a shared machine; compare the
@@ -41,6 +42,7 @@ from bench import generate
 from loader.migrate import migrate
 from loader.paths import REPO_ROOT
 from tests import harness
+from tests import reference_model
 from tests.reference_model import BENCHMARK_COLUMNS, CURRENT_COLUMNS, STATE_COLUMNS
 
 DEFAULT_ORIGINAL = REPO_ROOT.parent / "shared" / "baseline" / "original_design.sql"
@@ -144,6 +146,30 @@ def run_original(db: str, original: Path) -> tuple[float, bool, str, str]:
     return seconds, proc.returncode == 0, error, stats_delta(before, after)
 
 
+def verify_against_model(db: str) -> None:
+    """Compare every district column and state average with tests/reference_model.py on this dataset."""
+    started = time.perf_counter()
+    hcols = ("leaid", "year", "source") + reference_model.HISTORY_VALUE_COLUMNS
+    dcols = CURRENT_COLUMNS + BENCHMARK_COLUMNS
+    with psycopg.connect(db) as conn:
+        history = [dict(zip(hcols, r)) for r in conn.execute(f"SELECT {', '.join(hcols)} FROM district_data_history")]
+        districts = conn.execute(f"SELECT leaid, state_fips, {', '.join(dcols)} FROM districts").fetchall()
+        states = conn.execute(f"SELECT fips, {', '.join(STATE_COLUMNS)} FROM states").fetchall()
+        oor = conn.execute("SELECT details->>'out_of_range' FROM data_refresh_logs "
+                           "WHERE data_source = 'compute_benchmarks' ORDER BY id DESC LIMIT 1").fetchone()[0]
+    expected = reference_model.compute_all(history, [{"leaid": r[0], "state_fips": r[1]} for r in districts],
+                                           [r[0] for r in states])
+    diffs = [f"district {r[0]}.{c}: SQL {got!r}, model {expected.districts[r[0]][c]!r}"
+             for r in districts for c, got in zip(dcols, r[2:]) if got != expected.districts[r[0]][c]]
+    diffs += [f"state {r[0]}.{c}: SQL {got!r}, model {expected.states[r[0]][c]!r}"
+              for r in states for c, got in zip(STATE_COLUMNS, r[1:]) if got != expected.states[r[0]][c]]
+    say(f"  {len(districts) * len(dcols) + len(states) * len(STATE_COLUMNS):,} values compared with the reference "
+        f"model in {time.perf_counter() - started:.1f} s: {len(diffs)} differences; out_of_range SQL {oor}, "
+        f"model {expected.out_of_range}")
+    for line in diffs[:20]:
+        say("    " + line)
+
+
 def steps_line(summary: dict) -> str:
     return "; ".join(f"{name} {s.get('ms')} ms, {s.get('rows_changed'):,} rows, {s.get('out_of_range')} out of range"
                      for name, s in (summary.get("steps") or {}).items())
@@ -238,8 +264,9 @@ def explain_slowest(db: str, summary: dict, top: int) -> None:
               default=DEFAULT_ORIGINAL, show_default=True, help="the original design's SQL (read, never copied)")
 @click.option("--explain", is_flag=True, help="print EXPLAIN (ANALYZE, BUFFERS) of the slowest step's statements")
 @click.option("--top", type=int, default=8, show_default=True, help="with --explain: how many plans to print")
+@click.option("--verify", is_flag=True, help="compare the engine's results with tests/reference_model.py")
 @click.option("--keep", is_flag=True, help="keep the benchmark databases (with --dsn)")
-def main(dsn, seed, scale, repeat, original, explain, top, keep) -> None:
+def main(dsn, seed, scale, repeat, original, explain, top, verify, keep) -> None:
     """Time compute_all_benchmarks() on the national synthetic dataset against the original design."""
     if not original.is_file():
         raise click.ClickException(f"original design SQL not found: {original} (pass --original PATH)")
@@ -247,7 +274,7 @@ def main(dsn, seed, scale, repeat, original, explain, top, keep) -> None:
     with server as admin:
         made: list[str] = []
         try:
-            run(admin, made, seed, scale, repeat, original, explain, top)
+            run(admin, made, seed, scale, repeat, original, explain, top, verify)
         finally:
             if not keep:
                 for name in made:
@@ -256,7 +283,7 @@ def main(dsn, seed, scale, repeat, original, explain, top, keep) -> None:
                 say(f"kept databases: {', '.join(made)}")
 
 
-def run(admin, made, seed, scale, repeat, original, explain, top) -> None:
+def run(admin, made, seed, scale, repeat, original, explain, top, verify) -> None:
     name = harness.create_database(admin, "dbench_bench")
     made.append(name)
     db = harness.with_dbname(admin, name)
@@ -290,6 +317,8 @@ def run(admin, made, seed, scale, repeat, original, explain, top) -> None:
         if i == 0:
             say(f"    steps: {steps_line(summary)}")
     say(f"  first run {firsts[0]:.3f} s, best {min(firsts):.3f} s")
+    if verify:
+        verify_against_model(db)
 
     say("\n== 2. rerun on unchanged data ==")
     reruns = []
