@@ -178,9 +178,9 @@ def _district_rows(rng: random.Random, fips: str, leaid: str, profile: dict, ove
     poverty = _clamp(math.exp(g(math.log(15) + profile["pov"], 0.45)), 1.5, 55)
     math_p = _clamp(g(47 - (poverty - 15) * 0.8 + profile["prof"], 12), 5, 95)
     read_p = _clamp(math_p + g(5, 5), 5, 95)
-    grad = _clamp(g(87 - (poverty - 15) * 0.3, 6), 45, 100)
+    grad = _clamp(g(86 - (poverty - 15) * 0.3, 6), 45, 99)
     has_grad = enr0 > 150 and rng.random() < 0.75
-    exp_pp = 13_000 * profile["exp"] * math.exp(g(0, 0.18)) * (1.25 if enr0 < 300 else 1.0)
+    exp_pp = 10_500 * profile["exp"] * math.exp(g(0, 0.18)) * (1.25 if enr0 < 300 else 1.0)
     absent = _clamp(g(13 + poverty * 0.25 + profile["abs"], 4.5), 2, 45)
     first = ALL_YEARS[0] if rng.random() >= P_LATE_OPEN else rng.choice(ALL_YEARS[2:-2])
     last = ALL_YEARS[-1] if rng.random() >= P_EARLY_CLOSE else rng.choice(ALL_YEARS[4:-1])
@@ -234,7 +234,7 @@ def _district_rows(rng: random.Random, fips: str, leaid: str, profile: dict, ove
             elif source == "edfacts_grad":
                 if not has_grad:
                     continue
-                v = _clamp(grad + 0.4 * (y - 2010) + g(0, 2.5), 30, 100)
+                v = _clamp(grad + 0.4 * (y - 2010) + g(0, 2.5), 30, 99)
                 row(y, source, *N4, noise(_coarse(rng, v, n)), NULL, NULL, NULL, NULL, NULL)
             elif source == "edfacts_assess":
                 shift = -6 if y == 2020 else 0.3 * (y - 2010)
