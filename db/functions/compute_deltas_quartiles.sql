@@ -86,13 +86,21 @@ BEGIN
         WINDOW s AS (PARTITION BY v.state_fips)
     ),
     computed AS (
+        -- Deltas of the numeric(5,2) metrics always fit numeric(8,2): the value is in [0, 999.99] and the
+        -- average in [-999.99, 999.99]. Only the ratio (numeric(8,2)) and expenditure (numeric(12,2))
+        -- deltas can overflow; those are checked (|x| < 10^6) and their unchecked value kept for counting.
+        -- Referenced twice below, so this CTE is materialised: every expression runs once per district.
         SELECT r.leaid,
                r.absenteeism - st.avg_chronic_absenteeism_rate AS absenteeism_vs_state,
                r.absenteeism - us.avg_chronic_absenteeism_rate AS absenteeism_vs_national,
                r.graduation  - st.avg_graduation_rate          AS graduation_vs_state,
                r.graduation  - us.avg_graduation_rate          AS graduation_vs_national,
-               r.ratio       - st.avg_student_teacher_ratio    AS ratio_vs_state,
-               r.ratio       - us.avg_student_teacher_ratio    AS ratio_vs_national,
+               r.ratio - st.avg_student_teacher_ratio AS ratio_vs_state_unchecked,
+               CASE WHEN abs(r.ratio - st.avg_student_teacher_ratio) < 1e6
+                    THEN r.ratio - st.avg_student_teacher_ratio END AS ratio_vs_state,
+               r.ratio - us.avg_student_teacher_ratio AS ratio_vs_national_unchecked,
+               CASE WHEN abs(r.ratio - us.avg_student_teacher_ratio) < 1e6
+                    THEN r.ratio - us.avg_student_teacher_ratio END AS ratio_vs_national,
                r.swd         - st.avg_swd_pct                  AS swd_vs_state,
                r.swd         - us.avg_swd_pct                  AS swd_vs_national,
                r.ell         - st.avg_ell_pct                  AS ell_vs_state,
@@ -101,8 +109,12 @@ BEGIN
                r.math        - us.avg_math_proficiency         AS math_vs_national,
                r.read        - st.avg_read_proficiency         AS read_vs_state,
                r.read        - us.avg_read_proficiency         AS read_vs_national,
-               r.expenditure - st.avg_expenditure_per_pupil    AS expenditure_vs_state,
-               r.expenditure - us.avg_expenditure_per_pupil    AS expenditure_vs_national,
+               r.expenditure - st.avg_expenditure_per_pupil AS expenditure_vs_state_unchecked,
+               CASE WHEN abs(r.expenditure - st.avg_expenditure_per_pupil) < 1e6
+                    THEN r.expenditure - st.avg_expenditure_per_pupil END AS expenditure_vs_state,
+               r.expenditure - us.avg_expenditure_per_pupil AS expenditure_vs_national_unchecked,
+               CASE WHEN abs(r.expenditure - us.avg_expenditure_per_pupil) < 1e6
+                    THEN r.expenditure - us.avg_expenditure_per_pupil END AS expenditure_vs_national,
                CASE WHEN r.absenteeism IS NULL OR r.state_fips IS NULL OR r.absenteeism_n < 4 THEN NULL
                     WHEN 2 * (r.absenteeism_lt + r.absenteeism_le) >= 3 * r.absenteeism_n THEN 'well_above'
                     WHEN r.absenteeism_lt + r.absenteeism_le >= r.absenteeism_n THEN 'above'
@@ -147,45 +159,24 @@ BEGIN
           LEFT JOIN states st ON st.fips = r.state_fips
           LEFT JOIN states us ON us.fips = '00'
     ),
-    fitted AS (
-        -- both operands have 2 decimals, so the differences are exact; numeric(8,2) holds |x| < 10^6
-        SELECT c.*,
-               CASE WHEN abs(c.absenteeism_vs_state) < 1e6    THEN c.absenteeism_vs_state END    AS absenteeism_vs_state_fit,
-               CASE WHEN abs(c.absenteeism_vs_national) < 1e6 THEN c.absenteeism_vs_national END AS absenteeism_vs_national_fit,
-               CASE WHEN abs(c.graduation_vs_state) < 1e6     THEN c.graduation_vs_state END     AS graduation_vs_state_fit,
-               CASE WHEN abs(c.graduation_vs_national) < 1e6  THEN c.graduation_vs_national END  AS graduation_vs_national_fit,
-               CASE WHEN abs(c.ratio_vs_state) < 1e6          THEN c.ratio_vs_state END          AS ratio_vs_state_fit,
-               CASE WHEN abs(c.ratio_vs_national) < 1e6       THEN c.ratio_vs_national END       AS ratio_vs_national_fit,
-               CASE WHEN abs(c.swd_vs_state) < 1e6            THEN c.swd_vs_state END            AS swd_vs_state_fit,
-               CASE WHEN abs(c.swd_vs_national) < 1e6         THEN c.swd_vs_national END         AS swd_vs_national_fit,
-               CASE WHEN abs(c.ell_vs_state) < 1e6            THEN c.ell_vs_state END            AS ell_vs_state_fit,
-               CASE WHEN abs(c.ell_vs_national) < 1e6         THEN c.ell_vs_national END         AS ell_vs_national_fit,
-               CASE WHEN abs(c.math_vs_state) < 1e6           THEN c.math_vs_state END           AS math_vs_state_fit,
-               CASE WHEN abs(c.math_vs_national) < 1e6        THEN c.math_vs_national END        AS math_vs_national_fit,
-               CASE WHEN abs(c.read_vs_state) < 1e6           THEN c.read_vs_state END           AS read_vs_state_fit,
-               CASE WHEN abs(c.read_vs_national) < 1e6        THEN c.read_vs_national END        AS read_vs_national_fit,
-               CASE WHEN abs(c.expenditure_vs_state) < 1e6    THEN c.expenditure_vs_state END    AS expenditure_vs_state_fit,
-               CASE WHEN abs(c.expenditure_vs_national) < 1e6 THEN c.expenditure_vs_national END AS expenditure_vs_national_fit
-          FROM computed c
-    ),
     changed AS (
         UPDATE districts d
-           SET absenteeism_vs_state                 = f.absenteeism_vs_state_fit,
-               absenteeism_vs_national              = f.absenteeism_vs_national_fit,
-               graduation_vs_state                  = f.graduation_vs_state_fit,
-               graduation_vs_national               = f.graduation_vs_national_fit,
-               student_teacher_ratio_vs_state       = f.ratio_vs_state_fit,
-               student_teacher_ratio_vs_national    = f.ratio_vs_national_fit,
-               swd_pct_vs_state                     = f.swd_vs_state_fit,
-               swd_pct_vs_national                  = f.swd_vs_national_fit,
-               ell_pct_vs_state                     = f.ell_vs_state_fit,
-               ell_pct_vs_national                  = f.ell_vs_national_fit,
-               math_proficiency_vs_state            = f.math_vs_state_fit,
-               math_proficiency_vs_national         = f.math_vs_national_fit,
-               read_proficiency_vs_state            = f.read_vs_state_fit,
-               read_proficiency_vs_national         = f.read_vs_national_fit,
-               expenditure_pp_vs_state              = f.expenditure_vs_state_fit,
-               expenditure_pp_vs_national           = f.expenditure_vs_national_fit,
+           SET absenteeism_vs_state                 = f.absenteeism_vs_state,
+               absenteeism_vs_national              = f.absenteeism_vs_national,
+               graduation_vs_state                  = f.graduation_vs_state,
+               graduation_vs_national               = f.graduation_vs_national,
+               student_teacher_ratio_vs_state       = f.ratio_vs_state,
+               student_teacher_ratio_vs_national    = f.ratio_vs_national,
+               swd_pct_vs_state                     = f.swd_vs_state,
+               swd_pct_vs_national                  = f.swd_vs_national,
+               ell_pct_vs_state                     = f.ell_vs_state,
+               ell_pct_vs_national                  = f.ell_vs_national,
+               math_proficiency_vs_state            = f.math_vs_state,
+               math_proficiency_vs_national         = f.math_vs_national,
+               read_proficiency_vs_state            = f.read_vs_state,
+               read_proficiency_vs_national         = f.read_vs_national,
+               expenditure_pp_vs_state              = f.expenditure_vs_state,
+               expenditure_pp_vs_national           = f.expenditure_vs_national,
                absenteeism_quartile_state           = f.absenteeism_quartile_state,
                graduation_quartile_state            = f.graduation_quartile_state,
                student_teacher_ratio_quartile_state = f.student_teacher_ratio_quartile_state,
@@ -195,7 +186,7 @@ BEGIN
                read_proficiency_quartile_state      = f.read_proficiency_quartile_state,
                expenditure_pp_quartile_state        = f.expenditure_pp_quartile_state,
                updated_at                           = now()
-          FROM fitted f
+          FROM computed f
          WHERE d.leaid = f.leaid
            AND (d.absenteeism_vs_state, d.absenteeism_vs_national, d.graduation_vs_state, d.graduation_vs_national,
                 d.student_teacher_ratio_vs_state, d.student_teacher_ratio_vs_national, d.swd_pct_vs_state,
@@ -206,30 +197,22 @@ BEGIN
                 d.swd_pct_quartile_state, d.ell_pct_quartile_state, d.math_proficiency_quartile_state,
                 d.read_proficiency_quartile_state, d.expenditure_pp_quartile_state)
                IS DISTINCT FROM
-               (f.absenteeism_vs_state_fit, f.absenteeism_vs_national_fit, f.graduation_vs_state_fit,
-                f.graduation_vs_national_fit, f.ratio_vs_state_fit, f.ratio_vs_national_fit, f.swd_vs_state_fit,
-                f.swd_vs_national_fit, f.ell_vs_state_fit, f.ell_vs_national_fit, f.math_vs_state_fit,
-                f.math_vs_national_fit, f.read_vs_state_fit, f.read_vs_national_fit,
-                f.expenditure_vs_state_fit, f.expenditure_vs_national_fit,
+               (f.absenteeism_vs_state, f.absenteeism_vs_national, f.graduation_vs_state,
+                f.graduation_vs_national, f.ratio_vs_state, f.ratio_vs_national, f.swd_vs_state,
+                f.swd_vs_national, f.ell_vs_state, f.ell_vs_national, f.math_vs_state,
+                f.math_vs_national, f.read_vs_state, f.read_vs_national,
+                f.expenditure_vs_state, f.expenditure_vs_national,
                 f.absenteeism_quartile_state, f.graduation_quartile_state, f.student_teacher_ratio_quartile_state,
                 f.swd_pct_quartile_state, f.ell_pct_quartile_state, f.math_proficiency_quartile_state,
                 f.read_proficiency_quartile_state, f.expenditure_pp_quartile_state)
         RETURNING 1
     )
     SELECT (SELECT count(*) FROM changed),
-           (SELECT coalesce(sum(num_nonnulls(f.absenteeism_vs_state, f.absenteeism_vs_national, f.graduation_vs_state,
-                                             f.graduation_vs_national, f.ratio_vs_state, f.ratio_vs_national,
-                                             f.swd_vs_state, f.swd_vs_national, f.ell_vs_state, f.ell_vs_national,
-                                             f.math_vs_state, f.math_vs_national, f.read_vs_state,
-                                             f.read_vs_national, f.expenditure_vs_state, f.expenditure_vs_national)
-                                - num_nonnulls(f.absenteeism_vs_state_fit, f.absenteeism_vs_national_fit,
-                                               f.graduation_vs_state_fit, f.graduation_vs_national_fit,
-                                               f.ratio_vs_state_fit, f.ratio_vs_national_fit, f.swd_vs_state_fit,
-                                               f.swd_vs_national_fit, f.ell_vs_state_fit, f.ell_vs_national_fit,
-                                               f.math_vs_state_fit, f.math_vs_national_fit, f.read_vs_state_fit,
-                                               f.read_vs_national_fit, f.expenditure_vs_state_fit,
-                                               f.expenditure_vs_national_fit)), 0)
-              FROM fitted f)
+           (SELECT coalesce(sum(num_nonnulls(f.ratio_vs_state_unchecked, f.ratio_vs_national_unchecked,
+                                             f.expenditure_vs_state_unchecked, f.expenditure_vs_national_unchecked)
+                                - num_nonnulls(f.ratio_vs_state, f.ratio_vs_national,
+                                               f.expenditure_vs_state, f.expenditure_vs_national)), 0)
+              FROM computed f)
       INTO v_rows_changed, v_out_of_range;
 
     PERFORM set_config('district_benchmarks.out_of_range', v_out_of_range::text, true);

@@ -120,8 +120,9 @@ BEGIN
                ) h
          GROUP BY h.leaid
     ),
-    computed AS (
-        -- every district, including those without any history (all trends NULL)
+    computed AS MATERIALIZED (
+        -- every district, including those without any history (all trends NULL); materialised so that each
+        -- division runs once per district (an inlined CTE would repeat it in every reference below)
         SELECT d.leaid,
                CASE WHEN d.enrollment > 0 AND d.spec_ed_students >= 0
                     THEN round(100 * d.spec_ed_students::numeric / d.enrollment, 2) END AS swd_pct,
@@ -138,8 +139,9 @@ BEGIN
           FROM districts d
           LEFT JOIN history h ON h.leaid = d.leaid
     ),
-    fitted AS (
-        -- numeric(5,2) holds |x| < 10^3, numeric(8,2) |x| < 10^6
+    fitted AS NOT MATERIALIZED (
+        -- numeric(5,2) holds |x| < 10^3, numeric(8,2) |x| < 10^6 (inlined into both uses: cheap tests on
+        -- already computed values)
         SELECT c.*,
                CASE WHEN abs(c.swd_pct) < 1e3           THEN c.swd_pct END           AS swd_pct_fit,
                CASE WHEN abs(c.ell_pct) < 1e3           THEN c.ell_pct END           AS ell_pct_fit,
