@@ -13,6 +13,8 @@ Readings of the SPEC this model commits to (each is also listed in README.bench.
 - "Latest year in which any row of that source has a non-null value" looks at every history row of the
   source, whether or not its leaid is in `districts`.
 - Percentile rank counts the district itself among the equal values: PR = (smaller + ½·equal) / n.
+- The '00' row averages every district with enrollment > 0, including districts without a state (or filed
+  under '00'); those have no state, hence no `vs_state` and no tier.
 - `vs_state`, `vs_national`, tiers and averages use the stored (rounded) district values; trends use the
   unrounded history values (the ratio at Y and at B is enrollment ÷ teachers_fte, exact).
 - `out_of_range` counts values (one per column of a row that could not be stored).
@@ -260,7 +262,7 @@ class _Model:
             by_state: dict[str, list[Decimal]] = {}
             for leaid, fips in self.districts.items():
                 v = district_value(leaid, col)
-                if v is not None and fips is not None:
+                if v is not None and fips not in (None, NATIONAL):   # '00' is the nation, not a state
                     by_state.setdefault(fips, []).append(v)
             for leaid, fips in self.districts.items():
                 v = district_value(leaid, col)

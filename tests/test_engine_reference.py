@@ -61,8 +61,8 @@ def datasets(draw, with_current: bool = False):
     n = draw(st.integers(0, 14))
     districts = [{"leaid": f"{fips}{i:05d}", "state_fips": fips}
                  for i, fips in enumerate(draw(st.lists(st.sampled_from(STATE_POOL[:1] * 2 + STATE_POOL), min_size=n, max_size=n)))]
-    if draw(st.integers(0, 4)) == 0:   # a district whose state is unknown: national average only
-        districts.append({"leaid": "0200999", "state_fips": None})
+    if draw(st.integers(0, 4)) == 0:   # a district whose state is unknown (or the nation): national only
+        districts.append({"leaid": "0200999", "state_fips": draw(st.sampled_from([None, "00"]))})
     leaids = [d["leaid"] for d in districts] + ([ORPHAN] if draw(st.booleans()) else [])
     history = []
     for leaid in leaids:
