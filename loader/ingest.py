@@ -8,6 +8,7 @@ fails is reported and the others still land; the command then exits non-zero.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import sys
 import threading
@@ -645,7 +646,7 @@ def ingest(ctx, years, states, sources, api_url, concurrency, refresh, save_raw,
             click.echo(_slice_line(r), err=True)
         if compute:
             result = run_compute(conn)
-            click.echo(f"compute_all_benchmarks(): {result}")
+            click.echo(f"compute_all_benchmarks(): {json.dumps(result)}")
     if failed:
         click.echo(f"{len(failed)} slice(s) failed; the others landed. Run the same command again to retry "
                    f"them.", err=True)

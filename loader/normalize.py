@@ -108,6 +108,9 @@ def to_int(raw, counts: Counter, limit: int = INT_MAX) -> int | None:
     if v is None:
         return None
     if type(v) is not int:
+        if v > limit:                      # before rounding: a huge Decimal cannot be quantized
+            counts["nulled_out_of_range"] += 1
+            return None
         v = int(v.quantize(Decimal(1), rounding=ROUND_HALF_UP))
     return _fit(v, counts, limit)
 
@@ -117,8 +120,8 @@ def to_numeric(raw, counts: Counter, precision: int) -> Decimal | None:
     v = parse_number(raw, counts)
     if v is None:
         return None
-    v = Decimal(v).quantize(CENT, rounding=ROUND_HALF_UP)
-    if v >= Decimal(10) ** (precision - 2):
+    limit = Decimal(10) ** (precision - 2)
+    if v >= limit or (v := Decimal(v).quantize(CENT, rounding=ROUND_HALF_UP)) >= limit:
         counts["nulled_out_of_range"] += 1
         return None
     return v
@@ -139,8 +142,9 @@ def per_pupil(total_raw, pupils_raw, counts: Counter) -> Decimal | None:
     if pupils == 0:
         counts["no_denominator"] += 1
         return None
-    v = (Decimal(total) / Decimal(pupils)).quantize(CENT, rounding=ROUND_HALF_UP)
-    if v >= Decimal(10) ** 10:
+    limit = Decimal(10) ** 10
+    v = Decimal(total) / Decimal(pupils)
+    if v >= limit or (v := v.quantize(CENT, rounding=ROUND_HALF_UP)) >= limit:
         counts["nulled_out_of_range"] += 1
         return None
     return v

@@ -8,7 +8,7 @@ endpoint does not have. Records come from hand-written lists (`add`) or from a s
 (loader/synthetic.py).
 
 Failures are injected with `fault(kind, ...)`, each firing `times` times on requests whose path contains
-`match` (and, optionally, for one page number):
+`match` (optionally only for one page number and/or one `fips`):
     status      HTTP `status` (with `Retry-After` when given)
     trickle     200, but the body arrives a few bytes at a time for up to `seconds`
     api_error   200 with body [{"API ERROR": "..."}]
@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from urllib.parse import urlencode
 
+import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
@@ -72,6 +73,7 @@ class Fault:
     status: int = 503
     retry_after: str | None = None
     seconds: float = 30.0
+    fips: str | None = None          # only requests for this state (?fips=)
 
 
 class FakeApi:
@@ -114,16 +116,21 @@ class FakeApi:
         return f"http://127.0.0.1:{self._server.port}/api/v1"
 
     @contextlib.contextmanager
-    def serve(self):
-        server = HTTPServer(host="127.0.0.1", port=0, threaded=True)
+    def serve(self, server: HTTPServer | None = None):
+        """Answer on `server` (a running pytest-httpserver, e.g. the `http_server` fixture) or on a new one."""
+        own = server is None
+        if own:
+            server = HTTPServer(host="127.0.0.1", port=0, threaded=True)
+            server.start()
+        server.clear_all_handlers()
         server.expect_request(re.compile(r"^/")).respond_with_handler(self.handle)
-        server.start()
         self._server = server
         try:
             yield self
         finally:
-            server.clear()
-            server.stop()
+            server.clear_all_handlers()
+            if own:
+                server.stop()
             self._server = None
 
     # ---------------------------------------------------------------- data
@@ -142,10 +149,11 @@ class FakeApi:
                     str(y) for y in sorted(self.years[key])), "section": "fake", "class_name": "fake"}
                 for i, (key, (_rx, url, _y)) in enumerate(ROUTES.items(), start=1)]
 
-    def _take_fault(self, path: str, page: int) -> Fault | None:
+    def _take_fault(self, path: str, page: int, fips: str | None) -> Fault | None:
         with self._lock:
             for f in self.faults:
-                if f.times > 0 and f.match in path and (f.page is None or f.page == page):
+                if (f.times > 0 and f.match in path and (f.page is None or f.page == page)
+                        and (f.fips is None or f.fips == fips)):
                     f.times -= 1
                     return f
         return None
@@ -158,7 +166,7 @@ class FakeApi:
         with self._lock:
             self.log.append((rel, dict(args)))
         page = int(request.args.get("page", "1") or 1)
-        fault = self._take_fault(rel, page)
+        fault = self._take_fault(rel, page, request.args.get("fips"))
         if fault and fault.kind == "status":
             headers = {"Retry-After": fault.retry_after} if fault.retry_after is not None else {}
             return Response(json.dumps({"detail": f"fake {fault.status}"}), status=fault.status, headers=headers,
@@ -210,6 +218,15 @@ class FakeApi:
         elif self.next_mode == "other_host":
             host = "http://internal-api.example:8080"
         return f"{host}{request.path}?{urlencode(params)}"
+
+
+@pytest.fixture(scope="module")
+def http_server():
+    """One threaded pytest-httpserver per test module (starting and stopping one costs ~0.5 s)."""
+    server = HTTPServer(host="127.0.0.1", port=0, threaded=True)
+    server.start()
+    yield server
+    server.stop()
 
 
 def _json(data, status: int = 200) -> Response:
