@@ -113,8 +113,10 @@ def main() -> None:
 
 
 def _register() -> None:
+    """Commands defined in other modules (they import this one, so they are registered last)."""
+    from .ingest import ingest
     from .ops_cli import COMMANDS
-    for command in COMMANDS:
+    for command in (ingest, *COMMANDS):
         cli.add_command(command)
 
 

@@ -1,0 +1,237 @@
+"""HTTP client of the Urban Institute Education Data API (SPEC §6).
+
+- A requests Session per thread, with urllib3's Retry mounted (dlt-style): bounded retries with exponential
+  backoff and jitter on connection errors, read timeouts before the headers, HTTP 429/500/502/503/504, honouring
+  Retry-After (capped at `max_retry_after`).
+- Each request has connect and read timeouts and a wall-clock deadline: the body is streamed with read1() (one
+  socket read at a time, so a response that trickles a byte at a time is noticed) and abandoned once the
+  deadline passes.
+- The few failures urllib3 cannot see are retried by a small loop of our own, with the same backoff: a body
+  that is past the deadline or breaks off, is not JSON, is `[{"API ERROR": ...}]` (even with HTTP 200), or
+  is not shaped like a page.
+- Pages are followed through `next` until it is null; page numbers are never computed. `next` keeps the
+  first request's query string (a parameter it lost is put back) and is sent to the configured API host.
+"""
+from __future__ import annotations
+
+import json
+import random
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import requests
+import urllib3
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+DEFAULT_API_URL = "https://educationdata.urban.org/api/v1"
+RETRY_STATUSES = (429, 500, 502, 503, 504)
+
+
+class ApiError(RuntimeError):
+    """A request failed for good (retries exhausted or not retryable). The message is one line."""
+
+
+class TransientError(RuntimeError):
+    """A failure our own retry loop handles (deadline, broken body, bad JSON, API ERROR)."""
+
+
+class CountMismatch(ApiError):
+    """The rows received differ from the API's `count`."""
+
+
+@dataclass(frozen=True)
+class HttpSettings:
+    connect_timeout: float = 10.0
+    read_timeout: float = 60.0
+    deadline: float = 300.0         # wall-clock seconds per request, body included
+    retries: int = 5                # per request, for each kind of failure
+    backoff: float = 1.0            # first backoff; doubles each retry
+    backoff_max: float = 60.0
+    jitter: float = 1.0             # up to this many random seconds added to each backoff
+    max_retry_after: float = 300.0  # a longer Retry-After is cut to this
+
+    def sleep_before(self, attempt: int) -> float:
+        """Seconds to wait before retry number `attempt` (1-based)."""
+        return min(self.backoff_max, self.backoff * 2 ** (attempt - 1)) + random.uniform(0, self.jitter)
+
+
+@dataclass
+class Page:
+    url: str
+    count: int | None
+    next: str | None
+    results: list
+    body: bytes
+
+
+class _Retry(Retry):
+    max_retry_after = 300.0
+
+    def parse_retry_after(self, retry_after: str) -> float:
+        return min(super().parse_retry_after(retry_after), self.max_retry_after)
+
+
+def make_session(settings: HttpSettings) -> requests.Session:
+    retry_cls = type("CappedRetry", (_Retry,), {"max_retry_after": settings.max_retry_after})
+    retry = retry_cls(
+        total=settings.retries, connect=settings.retries, read=settings.retries, status=settings.retries,
+        redirect=3, allowed_methods=frozenset({"GET"}), status_forcelist=RETRY_STATUSES,
+        backoff_factor=settings.backoff / 2, backoff_max=settings.backoff_max, backoff_jitter=settings.jitter,
+        respect_retry_after_header=True, raise_on_status=False)
+    session = requests.Session()
+    adapter = HTTPAdapter(max_retries=retry, pool_connections=4, pool_maxsize=4)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    session.headers.update({"Accept": "application/json", "User-Agent": "district-benchmarks-loader"})
+    return session
+
+
+def parse_page(body: bytes, url: str) -> dict:
+    """The JSON of a page, or TransientError for a body the API should not have sent."""
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise TransientError(f"malformed JSON from {url}: {str(exc)[:80]}") from None
+    if isinstance(data, list) and data and isinstance(data[0], dict) and "API ERROR" in data[0]:
+        raise TransientError(f"API ERROR from {url}: {str(data[0]['API ERROR'])[:200]}")
+    if not isinstance(data, dict) or not isinstance(data.get("results"), list):
+        raise TransientError(f"unexpected response from {url}: not a page with results")
+    count = data.get("count")
+    if count is not None and (type(count) is not int or count < 0):
+        raise TransientError(f"unexpected response from {url}: count {count!r}")
+    nxt = data.get("next")
+    if nxt is not None and not isinstance(nxt, str):
+        raise TransientError(f"unexpected response from {url}: next {nxt!r}")
+    return data
+
+
+class ApiClient:
+    """Fetches pages from the API. Thread-safe: each thread gets its own Session."""
+
+    def __init__(self, base_url: str = DEFAULT_API_URL, settings: HttpSettings | None = None):
+        self.base_url = base_url.rstrip("/")
+        self.settings = settings or HttpSettings()
+        self._local = threading.local()
+        self._sessions: list[requests.Session] = []
+        self._lock = threading.Lock()
+        base = urlsplit(self.base_url)
+        if base.scheme not in ("http", "https") or not base.netloc:
+            raise ValueError(f"API URL must be http(s)://host/...: {base_url!r}")
+        self._origin = (base.scheme, base.netloc)
+
+    # -------------------------------------------------------------------------------- plumbing
+    @property
+    def session(self) -> requests.Session:
+        s = getattr(self._local, "session", None)
+        if s is None:
+            s = self._local.session = make_session(self.settings)
+            with self._lock:
+                self._sessions.append(s)
+        return s
+
+    def close(self) -> None:
+        with self._lock:
+            for s in self._sessions:
+                s.close()
+            self._sessions.clear()
+
+    def url(self, path: str, params: list[tuple[str, str]] | None = None) -> str:
+        q = urlencode(params or [])
+        return f"{self.base_url}/{path.lstrip('/')}" + (f"?{q}" if q else "")
+
+    def _read_body(self, url: str) -> bytes:
+        """GET url; the body, or ApiError (final HTTP status / connection failure) or TransientError."""
+        st = self.settings
+        started = time.monotonic()
+        try:
+            resp = self.session.get(url, stream=True, timeout=(st.connect_timeout, st.read_timeout))
+        except requests.exceptions.RequestException as exc:
+            raise ApiError(f"cannot fetch {url}: {_first_line(exc)}") from None
+        try:
+            if resp.status_code != 200:
+                detail = _peek(resp)
+                if resp.status_code in RETRY_STATUSES:
+                    raise ApiError(f"HTTP {resp.status_code} from {url} after {st.retries} retries{detail}")
+                raise ApiError(f"HTTP {resp.status_code} from {url}{detail}")
+            chunks = []
+            while True:
+                if time.monotonic() - started > st.deadline:
+                    raise TransientError(f"response from {url} took longer than the {st.deadline:g}s deadline")
+                try:
+                    chunk = resp.raw.read1(65536, decode_content=True)
+                except (urllib3.exceptions.HTTPError, OSError) as exc:
+                    raise TransientError(f"connection broke while reading {url}: {_first_line(exc)}") from None
+                if not chunk:
+                    break
+                chunks.append(chunk)
+            return b"".join(chunks)
+        finally:
+            resp.close()
+
+    def get_page(self, url: str) -> Page:
+        """One page, with our own bounded retries of the failures urllib3 does not handle."""
+        attempt = 0
+        while True:
+            try:
+                body = self._read_body(url)
+                data = parse_page(body, url)
+                return Page(url, data.get("count"), data.get("next"), data["results"], body)
+            except TransientError as exc:
+                attempt += 1
+                if attempt > self.settings.retries:
+                    raise ApiError(f"{exc} (gave up after {attempt} attempts)") from None
+                time.sleep(self.settings.sleep_before(attempt))
+
+    def next_url(self, nxt: str, params: list[tuple[str, str]]) -> str:
+        """`next` as sent by the API, pointed at our host and carrying every parameter of the first request."""
+        u = urlsplit(nxt)
+        query = parse_qsl(u.query, keep_blank_values=True)
+        have = {k for k, _ in query}
+        query += [(k, v) for k, v in params if k not in have]
+        path = u.path
+        if (u.scheme, u.netloc) != self._origin:
+            # Same route on the configured host (the API may name an internal host or http:// behind a proxy).
+            base_path = urlsplit(self.base_url).path.rstrip("/")
+            marker = base_path + "/" if base_path else "/"
+            idx = path.find(marker)
+            path = path[idx:] if idx >= 0 else path
+        return urlunsplit((*self._origin, path, urlencode(query), ""))
+
+    # -------------------------------------------------------------------------------- public
+    def pages(self, path: str, params: list[tuple[str, str]] | None = None) -> Iterator[Page]:
+        """Every page of path?params, following `next` until it is null."""
+        params = list(params or [])
+        url = self.url(path, params)
+        seen: set[str] = set()
+        while url:
+            if url in seen:
+                raise ApiError(f"the API's next link loops back to {url}")
+            seen.add(url)
+            page = self.get_page(url)
+            yield page
+            url = self.next_url(page.next, params) if page.next else None
+
+    def catalogue(self) -> list[dict]:
+        """The rows of /api-endpoints/ (all pages)."""
+        rows: list[dict] = []
+        for page in self.pages("api-endpoints/"):
+            rows.extend(r for r in page.results if isinstance(r, dict))
+        return rows
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return text.strip().splitlines()[0][:200]
+
+
+def _peek(resp: requests.Response) -> str:
+    """A short excerpt of an error body, for the message."""
+    try:
+        text = resp.raw.read(300, decode_content=True).decode("utf-8", "replace").strip()
+    except Exception:  # noqa: BLE001 - the status is the message; the excerpt is a courtesy
+        return ""
+    return f": {' '.join(text.split())[:160]}" if text else ""

@@ -1,0 +1,653 @@
+"""`district-benchmarks ingest`: fetch the Education Data API state by state into district_data_history.
+
+Work is split into slices (source x survey year x state). A bounded thread pool fetches slices; each worker
+streams its pages into a staging table and lands the slice in one transaction together with its checkpoint
+row in ingest_slices (see loader/land.py). A rerun skips slices already done unless --refresh; a slice that
+fails is reported and the others still land; the command then exits non-zero.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import sys
+import threading
+import time
+from collections import Counter
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import click
+import psycopg
+from psycopg.types.json import Jsonb
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from . import land
+from .api import DEFAULT_API_URL, ApiClient, ApiError, CountMismatch, HttpSettings
+from .cli import dsn_option, open_db, user_errors
+from .db import resolve_conninfo
+from .normalize import (ROW_BUILDERS, SaipeScale, SliceContext, crdc_school_row, records_skipped, saipe_row,
+                        values_nulled)
+from .rawstore import DirClient, SavingClient
+from .sources import (CRDC_ENROLLMENT, ENDPOINTS, SOURCE_NAMES, SOURCES, Source, catalogue_years,
+                      fallback_years, format_years)
+
+LATEST_YEAR = 2024                       # newest year in the built-in catalogue
+DEFAULT_YEARS = f"{LATEST_YEAR - 9}-{LATEST_YEAR}"
+# Order of work: the CCD directory first (CRDC's fallback denominator reads its enrollment), CRDC last.
+RUN_ORDER = ("ccd_directory", "ccd_finance", "edfacts_grad", "edfacts_assess", "saipe", "crdc_absenteeism")
+INGEST_LOCK_KEY = int.from_bytes(hashlib.sha256(b"district-benchmarks:ingest").digest()[:8], "big", signed=True)
+
+
+class IngestError(click.ClickException):
+    """A problem with the request as a whole (bad option, another ingest running); one line, exit 1."""
+
+
+class SliceError(RuntimeError):
+    pass
+
+
+# ------------------------------------------------------------------------------------------------ options
+
+def parse_years(text: str) -> list[int]:
+    years: set[int] = set()
+    for part in (text or "").replace(" ", "").split(","):
+        m = re.fullmatch(r"(\d{4})(?:-(\d{4}))?", part)
+        if not m:
+            raise ValueError(f"--years: {text!r} is not YEAR, YEAR-YEAR or a comma list of those (e.g. 2015-2022)")
+        lo, hi = int(m.group(1)), int(m.group(2) or m.group(1))
+        if lo > hi or lo < 1980 or hi > 2100:
+            raise ValueError(f"--years: {part!r} must be an increasing range within 1980-2100")
+        years.update(range(lo, hi + 1))
+    return sorted(years)
+
+
+def parse_sources(text: str) -> list[str]:
+    if (text or "").strip().lower() == "all":
+        return list(SOURCE_NAMES)
+    names = [p.strip().lower() for p in text.split(",") if p.strip()]
+    bad = [n for n in names if n not in SOURCES]
+    if bad or not names:
+        raise ValueError(f"--sources: unknown source {', '.join(bad) or repr(text)}; "
+                         f"choose from {', '.join(SOURCE_NAMES)} or all")
+    return [n for n in SOURCE_NAMES if n in names]
+
+
+def parse_states(text: str) -> list[str] | None:
+    """None for 'all', else the tokens (postal abbreviations or FIPS codes), syntax-checked."""
+    if (text or "").strip().lower() == "all":
+        return None
+    tokens = [p.strip().upper() for p in text.split(",") if p.strip()]
+    bad = [t for t in tokens if not re.fullmatch(r"[A-Z]{2}|\d{1,2}", t)]
+    if bad or not tokens:
+        raise ValueError(f"--states: {', '.join(bad) or repr(text)} is not a postal abbreviation (CA) or FIPS "
+                         f"code (06); use a comma list or all")
+    return tokens
+
+
+def resolve_states(tokens: list[str] | None, states: dict[str, str]) -> list[str]:
+    if tokens is None:
+        return sorted(states)
+    by_abbrev = {a: f for f, a in states.items()}
+    out, bad = [], []
+    for t in tokens:
+        fips = f"{int(t):02d}" if t.isdigit() else by_abbrev.get(t)
+        if fips in states:
+            out.append(fips)
+        else:
+            bad.append(t)
+    if bad:
+        raise IngestError(f"--states: no state {', '.join(bad)} in the states table "
+                          f"(known: {', '.join(sorted(states.values()))})")
+    return sorted(set(out))
+
+
+# ------------------------------------------------------------------------------------------------ plan
+
+@dataclass(frozen=True)
+class SliceKey:
+    source: str
+    year: int
+    fips: str
+
+
+@dataclass
+class Slice:
+    key: SliceKey
+    abbrev: str
+    fallback_denominator: bool = False      # CRDC: the year has no CRDC enrollment
+
+    @property
+    def source(self) -> Source:
+        return SOURCES[self.key.source]
+
+    def label(self) -> str:
+        return f"{self.key.source} {self.key.year} {self.abbrev}"
+
+
+@dataclass
+class SliceResult:
+    slice: Slice
+    status: str                              # done | failed
+    pages: int = 0
+    received: int = 0
+    landed: land.Landed | None = None
+    counts: Counter = field(default_factory=Counter)
+    error: str | None = None
+    seconds: float = 0.0
+
+
+@dataclass
+class SourceReport:
+    name: str
+    years_skipped: list[int] = field(default_factory=list)
+    planned: int = 0
+    done: int = 0
+    skipped: int = 0                         # already done before this run
+    absent: int = 0                          # --from-dir: not in the directory
+    failed: list[SliceResult] = field(default_factory=list)
+    pages: int = 0
+    received: int = 0
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    counts: Counter = field(default_factory=Counter)
+    started_at: float = field(default_factory=time.time)
+
+    def add(self, r: SliceResult) -> None:
+        self.pages += r.pages
+        self.received += r.received
+        self.counts.update({k: v for k, v in r.counts.items() if type(v) is int})
+        if r.status == "done":
+            self.done += 1
+            self.inserted += r.landed.inserted
+            self.updated += r.landed.updated
+            self.unchanged += r.landed.unchanged
+        else:
+            self.failed.append(r)
+
+
+@dataclass
+class Plan:
+    todo: list[Slice]
+    reports: dict[str, SourceReport]
+    notes: list[str]
+
+
+def plan_slices(conn, client, sources: list[str], years: list[int], fips_list: list[str],
+                states: dict[str, str], refresh: bool, from_dir: bool) -> Plan:
+    notes: list[str] = []
+    try:
+        rows = client.catalogue()
+    except ApiError as exc:
+        rows = []
+        notes.append(f"endpoint catalogue unavailable ({exc}); using the built-in year table")
+    known = catalogue_years(rows)
+    fallback = fallback_years()
+    if rows:
+        missing = [ep.key for ep in ENDPOINTS if ep.key not in known]
+        if missing:
+            notes.append(f"endpoint catalogue lacks {', '.join(missing)}; using the built-in years for those")
+    elif from_dir:
+        notes.append("no api-endpoints/ in the directory; using the built-in year table")
+    available = {ep.key: known.get(ep.key, fallback[ep.key]) for ep in ENDPOINTS}
+
+    done = set()
+    if not refresh:
+        done = {SliceKey(s, y, f) for s, y, f in conn.execute(
+            "SELECT source, year, state_fips FROM ingest_slices WHERE status = 'done'")}
+
+    reports: dict[str, SourceReport] = {}
+    todo: list[Slice] = []
+    for name in sorted(sources, key=RUN_ORDER.index):
+        src = SOURCES[name]
+        rep = reports[name] = SourceReport(name)
+        have = available[src.endpoint.key]
+        rep.years_skipped = [y for y in years if y not in have]
+        if rep.years_skipped:
+            notes.append(f"{name}: {format_years(rep.years_skipped)} not in the API "
+                         f"(it has {format_years(have)}); skipped")
+        for year in (y for y in years if y in have):
+            for fips in fips_list:
+                sl = Slice(SliceKey(name, year, fips), states[fips],
+                           fallback_denominator=(src.denominator is not None
+                                                 and year not in available[CRDC_ENROLLMENT.key]))
+                rep.planned += 1
+                if sl.key in done:
+                    rep.skipped += 1
+                elif from_dir and not client.has(src.endpoint.url_path(year), src.endpoint.params(fips)):
+                    rep.absent += 1
+                else:
+                    todo.append(sl)
+        if rep.absent:
+            notes.append(f"{name}: {rep.absent} slice(s) not in the directory; skipped")
+    crdc_fallback = sorted({s.key.year for s in todo if s.fallback_denominator})
+    if crdc_fallback:
+        notes.append(f"crdc_absenteeism: no CRDC enrollment for {format_years(crdc_fallback)}; the rate's "
+                     f"denominator is the district's CCD enrollment of that year")
+    return Plan(todo, reports, notes)
+
+
+# ------------------------------------------------------------------------------------------------ progress
+
+class _PlainProgress:
+    """One log line per finished slice, for logs and pipes."""
+
+    def __init__(self, total: int):
+        self.total, self.n = total, 0
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def rows(self, n: int) -> None:
+        pass
+
+    def slice_finished(self, r: SliceResult) -> None:
+        self.n += 1
+        click.echo(f"[{self.n}/{self.total}] {_slice_line(r)}", err=True)
+
+    def note(self, text: str) -> None:
+        click.echo(text, err=True)
+
+
+class _RichProgress:
+    def __init__(self, total: int, console: Console):
+        self.console = console
+        self.progress = Progress(TextColumn("{task.description:<8}"), BarColumn(), MofNCompleteColumn(),
+                                 TextColumn("{task.fields[extra]}"), TimeElapsedColumn(),
+                                 console=console, transient=False)
+        self.slices = self.progress.add_task("slices", total=total, extra="")
+        self.row_task = self.progress.add_task("rows", total=None, extra="")
+        self._rows = 0
+        self._lock = threading.Lock()
+
+    def __enter__(self):
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.progress.stop()
+        return False
+
+    def rows(self, n: int) -> None:
+        with self._lock:
+            self._rows += n
+            self.progress.update(self.row_task, completed=self._rows, extra=f"{self._rows:,} rows received")
+
+    def slice_finished(self, r: SliceResult) -> None:
+        self.progress.advance(self.slices)
+        if r.status != "done":
+            self.console.print(f"[red]{_slice_line(r)}[/red]", highlight=False)
+
+    def note(self, text: str) -> None:
+        self.console.print(text, highlight=False)
+
+
+def _slice_line(r: SliceResult) -> str:
+    if r.status == "done":
+        lnd = r.landed
+        return (f"done   {r.slice.label()}: {r.received:,} records, {lnd.districts:,} districts "
+                f"({lnd.inserted:,} new, {lnd.updated:,} changed), {values_nulled(r.counts):,} values nulled, "
+                f"{records_skipped(r.counts):,} skipped, {r.seconds:.1f}s")
+    return f"FAILED {r.slice.label()}: {r.error}"
+
+
+# ------------------------------------------------------------------------------------------------ run
+
+class Ingest:
+    def __init__(self, conninfo: str, client, *, refresh: bool = False, concurrency: int = 4,
+                 slice_attempts: int = 2):
+        self.conninfo = conninfo
+        self.client = client
+        self.refresh = refresh
+        self.concurrency = concurrency
+        self.slice_attempts = slice_attempts
+        self._local = threading.local()
+        self._conns: list[psycopg.Connection] = []
+        self._lock = threading.Lock()
+        self.states: dict[str, str] = {}
+        self.progress = None
+
+    # ---------------------------------------------------------------------------- connections
+    def _conn(self) -> psycopg.Connection:
+        c = getattr(self._local, "conn", None)
+        if c is None or c.closed or c.broken:
+            c = self._local.conn = open_db(self.conninfo, autocommit=True)
+            land.prepare(c)
+            with self._lock:
+                self._conns.append(c)
+        return c
+
+    def close(self) -> None:
+        with self._lock:
+            for c in self._conns:
+                c.close()
+            self._conns.clear()
+
+    # ---------------------------------------------------------------------------- one slice
+    def _chain(self, endpoint, sl: Slice, handle) -> tuple[int, int]:
+        """Fetch every page of one endpoint for the slice; handle(results) each. -> (pages, rows)."""
+        pages = got = 0
+        count = None
+        path, params = endpoint.url_path(sl.key.year), endpoint.params(sl.key.fips)
+        for page in self.client.pages(path, params):
+            pages += 1
+            got += len(page.results)
+            if count is None:
+                count = page.count
+            elif page.count is not None and page.count != count:
+                raise CountMismatch(f"{path}?{_q(params)}: count changed from {count} to {page.count} "
+                                    f"between pages")
+            handle(page.results)
+            if self.progress:
+                self.progress.rows(len(page.results))
+        if count is not None and got != count:
+            raise CountMismatch(f"{path}?{_q(params)}: the API's count is {count:,} but {got:,} rows arrived")
+        return pages, got
+
+    def _fetch(self, conn, sl: Slice) -> tuple[int, int, SliceContext, dict]:
+        """Stage the slice's rows; -> (pages, rows received, context with counts, landing arguments)."""
+        land.reset(conn)
+        ctx = SliceContext(sl.key.year, sl.key.fips, self.states)
+        src = sl.source
+        extra: dict = {}
+        if src.name == "crdc_absenteeism":
+            staged = Counter()
+
+            def school_rows(kind):
+                def handle(results):
+                    rows = [r for r in (crdc_school_row(rec, ctx, kind) if isinstance(rec, dict) else
+                                        _malformed(ctx) for rec in results) if r]
+                    staged[kind] += len(rows)
+                    land.copy_rows(conn, src.name, rows, school=True)
+                return handle
+
+            pages, got = self._chain(src.endpoint, sl, school_rows("a"))
+            if not sl.fallback_denominator:
+                p2, g2 = self._chain(src.denominator, sl, school_rows("e"))
+                pages, got = pages + p2, got + g2
+            extra["fallback"] = sl.fallback_denominator or (staged["a"] > 0 and staged["e"] == 0)
+        elif src.name == "saipe":
+            scale = SaipeScale()
+
+            def handle(results):
+                land.copy_rows(conn, src.name, (r for r in (saipe_row(rec, ctx, scale) if isinstance(rec, dict)
+                                                            else _malformed(ctx) for rec in results) if r))
+            pages, got = self._chain(src.endpoint, sl, handle)
+            extra["saipe"] = scale
+        else:
+            build = ROW_BUILDERS[src.name]
+
+            def handle(results):
+                land.copy_rows(conn, src.name, (r for r in (build(rec, ctx) if isinstance(rec, dict)
+                                                            else _malformed(ctx) for rec in results) if r))
+            pages, got = self._chain(src.endpoint, sl, handle)
+        return pages, got, ctx, extra
+
+    def run_slice(self, sl: Slice, depends_on: Future | None = None) -> SliceResult:
+        t0 = time.monotonic()
+        result = SliceResult(sl, "failed")
+        try:
+            if depends_on is not None:
+                dep = depends_on.result()
+                if dep.status != "done":
+                    raise SliceError(f"needs ccd_directory {sl.key.year} {sl.abbrev} (its enrollment is the "
+                                     f"denominator), which failed")
+            conn = self._conn()
+            for attempt in range(1, self.slice_attempts + 1):
+                try:
+                    pages, got, ctx, extra = self._fetch(conn, sl)
+                    break
+                except CountMismatch as exc:
+                    if attempt == self.slice_attempts:
+                        raise CountMismatch(f"{exc} (slice tried {attempt} times)") from None
+            result.pages, result.received, result.counts = pages, got, ctx.counts
+            counts = result.counts
+            if ctx.unknown_fips:
+                counts["unknown_state_fips"] = sorted(ctx.unknown_fips)   # listed in the checkpoint
+            with conn.transaction():
+                if sl.key.source == "crdc_absenteeism":
+                    landed, more = land.land_crdc(conn, sl.key.year, extra["fallback"])
+                elif sl.key.source == "saipe":
+                    scale: SaipeScale = extra["saipe"]
+                    for k, v in scale.describe().items():
+                        counts[k] = v
+                    landed, more = land.land_district_source(conn, "saipe", sl.source.columns, sl.key.year,
+                                                             saipe_factor=100 if scale.is_fraction() else 1)
+                else:
+                    landed, more = land.land_district_source(conn, sl.key.source, sl.source.columns, sl.key.year)
+                for k, v in more.items():
+                    if isinstance(v, int) and not isinstance(v, bool):
+                        counts[k] += v
+                    else:
+                        counts[k] = v
+                counts["duplicates"] = _duplicates(conn, sl) if sl.key.source != "crdc_absenteeism" else 0
+                land.mark_done(conn, sl.key.source, sl.key.year, sl.key.fips, pages, got, landed,
+                               values_nulled(counts), records_skipped(counts), _jsonable(counts))
+            result.status, result.landed = "done", landed
+        except Exception as exc:  # noqa: BLE001 - one slice never fails the run; the message is reported
+            result.error = _one_line(exc)
+            self._record_failure(sl, result)
+        result.seconds = time.monotonic() - t0
+        return result
+
+    def _record_failure(self, sl: Slice, result: SliceResult) -> None:
+        for _ in range(2):
+            try:
+                land.mark_failed(self._conn(), sl.key.source, sl.key.year, sl.key.fips, result.error,
+                                 _jsonable(result.counts))
+                return
+            except psycopg.Error:
+                self._local.conn = None          # broken connection: open a fresh one and try once more
+        result.error += " (and the failure could not be recorded in ingest_slices)"
+
+    # ---------------------------------------------------------------------------- the whole run
+    def run(self, plan: Plan, progress) -> None:
+        self.progress = progress
+        futures: dict[SliceKey, Future] = {}
+        with ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="ingest") as pool:
+            try:
+                for sl in plan.todo:        # in RUN_ORDER: the directory slices are queued before CRDC's
+                    dep = None
+                    if sl.fallback_denominator:
+                        dep = futures.get(SliceKey("ccd_directory", sl.key.year, sl.key.fips))
+                    futures[sl.key] = pool.submit(self.run_slice, sl, dep)
+                for fut in as_completed(futures.values()):
+                    r = fut.result()
+                    plan.reports[r.slice.key.source].add(r)
+                    progress.slice_finished(r)
+            except BaseException:
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise
+
+
+def _q(params) -> str:
+    return "&".join(f"{k}={v}" for k, v in params)
+
+
+def _malformed(ctx: SliceContext):
+    ctx.counts["skipped_malformed_record"] += 1
+    return None
+
+
+def _duplicates(conn, sl: Slice) -> int:
+    return conn.execute("SELECT count(*) - count(DISTINCT leaid) FROM ingest_stage").fetchone()[0]
+
+
+def _jsonable(counts) -> dict:
+    return {k: v for k, v in sorted(counts.items()) if v}
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    first = text.splitlines()[0]
+    if not isinstance(exc, (ApiError, SliceError)):
+        first = f"{type(exc).__name__}: {first}"
+    return first[:500]
+
+
+def write_refresh_logs(conn, plan: Plan, args: dict) -> None:
+    """One data_refresh_logs row per source of the run."""
+    for rep in plan.reports.values():
+        failures = [{"year": r.slice.key.year, "state": r.slice.abbrev, "error": r.error} for r in rep.failed]
+        details = {
+            "years": args["years"], "states": args["states"], "refresh": args["refresh"], "api": args["api"],
+            "slices": {"planned": rep.planned, "done": rep.done, "skipped_already_done": rep.skipped,
+                       "absent_from_dir": rep.absent, "failed": len(rep.failed)},
+            "years_skipped": rep.years_skipped, "pages": rep.pages, "rows_received": rep.received,
+            "rows_inserted": rep.inserted, "rows_updated": rep.updated, "rows_unchanged": rep.unchanged,
+            "values_nulled": values_nulled(rep.counts), "records_skipped": records_skipped(rep.counts),
+            "counts": _jsonable({k: v for k, v in rep.counts.items() if isinstance(v, int)}),
+            "failures": failures,
+        }
+        conn.execute("""
+            INSERT INTO data_refresh_logs (data_source, records_updated, records_failed, status, error_message,
+                                           started_at, completed_at, details)
+            VALUES (%s, %s, %s, %s, %s, to_timestamp(%s), now(), %s)""",
+                     (rep.name, rep.inserted + rep.updated, records_skipped(rep.counts),
+                      "failed" if rep.failed else "success",
+                      (f"{len(rep.failed)} slice(s) failed; first: {rep.failed[0].slice.label()}: "
+                       f"{rep.failed[0].error}") if rep.failed else None,
+                      rep.started_at, Jsonb(details)))
+
+
+SUMMARY_COLUMNS = ("source", "done", "skipped", "failed", "rows landed", "unchanged", "values nulled",
+                   "records skipped", "pages")
+
+
+def summary_table(plan: Plan, seconds: float) -> Table:
+    """Per source: slices done / skipped (landed before) / failed, history rows landed (new + changed), rows
+    unchanged, values nulled, records skipped, pages."""
+    t = Table(title=f"ingest summary ({seconds:.1f}s)", title_justify="left")
+    for col in SUMMARY_COLUMNS:
+        t.add_column(col, justify="left" if col == "source" else "right", no_wrap=True)
+    tot = Counter()
+    for rep in plan.reports.values():
+        vals = {"done": rep.done, "skipped": rep.skipped, "failed": len(rep.failed),
+                "rows landed": rep.inserted + rep.updated, "unchanged": rep.unchanged,
+                "values nulled": values_nulled(rep.counts), "records skipped": records_skipped(rep.counts),
+                "pages": rep.pages}
+        tot.update(vals)
+        t.add_row(rep.name, *(f"{v:,}" for v in vals.values()))
+    t.add_section()
+    t.add_row("total", *(f"{tot[k]:,}" for k in SUMMARY_COLUMNS[1:]))
+    return t
+
+
+def run_compute(conn) -> dict:
+    exists = conn.execute("SELECT EXISTS (SELECT 1 FROM pg_proc WHERE proname = 'compute_all_benchmarks' "
+                          "AND pronamespace = 'public'::regnamespace)").fetchone()[0]
+    if not exists:
+        raise IngestError("--compute: compute_all_benchmarks() is not installed in this database; install the "
+                          "benchmark functions (district-benchmarks migrate) and run it again")
+    return conn.execute("SELECT compute_all_benchmarks()").fetchone()[0]
+
+
+# ------------------------------------------------------------------------------------------------ command
+
+def _cb(parser):
+    def callback(ctx, param, value):
+        try:
+            return parser(value)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc).split(": ", 1)[-1]) from None
+    return callback
+
+
+@click.command("ingest")
+@click.option("--years", default=DEFAULT_YEARS, show_default=True, callback=_cb(parse_years),
+              help="Survey years (fall of the school year): 2015-2022, 2019 or 2015,2017-2019. Years an "
+                   "endpoint does not have are skipped (and named).")
+@click.option("--states", default="all", show_default=True, callback=_cb(parse_states),
+              help="all, or postal abbreviations / FIPS codes: CA,TX or 06,48.")
+@click.option("--sources", default="all", show_default=True, callback=_cb(parse_sources),
+              help=f"all, or a comma list of: {', '.join(SOURCE_NAMES)}.")
+@click.option("--api-url", envvar="EDUCATIONDATA_API_URL", default=DEFAULT_API_URL, show_default=True,
+              help="Base URL of the API [env: EDUCATIONDATA_API_URL].")
+@click.option("--concurrency", type=click.IntRange(1, 32), default=4, show_default=True,
+              envvar="DISTRICT_BENCHMARKS_CONCURRENCY", help="Slices fetched at once.")
+@click.option("--refresh", is_flag=True, help="Fetch slices again even if they landed before.")
+@click.option("--save-raw", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
+              help="Also keep every raw page under DIR (gzip JSON, laid out by request path).")
+@click.option("--from-dir", type=click.Path(exists=True, file_okay=False, path_type=Path), metavar="DIR",
+              help="Replay pages saved with --save-raw (or loader/sample_data) instead of the network.")
+@click.option("--compute", is_flag=True, help="Run SELECT compute_all_benchmarks() afterwards.")
+@click.option("--timeout", type=click.FloatRange(0.01), default=60.0, show_default=True,
+              envvar="DISTRICT_BENCHMARKS_HTTP_TIMEOUT", help="Read timeout of a request, seconds.")
+@click.option("--deadline", type=click.FloatRange(0.01), default=300.0, show_default=True,
+              envvar="DISTRICT_BENCHMARKS_HTTP_DEADLINE", help="Wall-clock limit of one request, seconds.")
+@click.option("--retries", type=click.IntRange(0, 20), default=5, show_default=True,
+              envvar="DISTRICT_BENCHMARKS_HTTP_RETRIES", help="Retries of a failed request.")
+@click.option("--backoff", type=click.FloatRange(0), default=1.0, show_default=True,
+              envvar="DISTRICT_BENCHMARKS_HTTP_BACKOFF",
+              help="First retry backoff, seconds (doubles each time, plus up to as much jitter).")
+@dsn_option
+@click.pass_context
+@user_errors
+def ingest(ctx, years, states, sources, api_url, concurrency, refresh, save_raw, from_dir, compute, timeout,
+           deadline, retries, backoff, dsn):
+    """Fetch the Education Data API state by state into district_data_history and districts (resumable)."""
+    if save_raw and from_dir:
+        raise click.UsageError("--save-raw and --from-dir cannot be used together")
+    t0 = time.monotonic()
+    settings = HttpSettings(read_timeout=timeout, deadline=deadline, retries=retries, backoff=backoff,
+                            jitter=backoff, connect_timeout=min(10.0, timeout))
+    if from_dir:
+        client = DirClient(from_dir)
+    else:
+        try:
+            client = ApiClient(api_url, settings)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--api-url") from None
+        if save_raw:
+            save_raw.mkdir(parents=True, exist_ok=True)
+            client = SavingClient(client, save_raw)
+    conninfo, _ = resolve_conninfo(dsn)
+    console = Console(stderr=True)
+    with open_db(conninfo, autocommit=True) as conn:
+        if not conn.execute("SELECT to_regclass('public.ingest_slices') IS NOT NULL").fetchone()[0]:
+            raise IngestError("the database has no ingest_slices table; run `district-benchmarks migrate` first")
+        if not conn.execute("SELECT pg_try_advisory_lock(%s)", (INGEST_LOCK_KEY,)).fetchone()[0]:
+            raise IngestError("another ingest is running against this database; wait for it to finish")
+        state_map = dict(conn.execute("SELECT fips, abbrev FROM states WHERE fips <> '00' ORDER BY fips"))
+        fips_list = resolve_states(states, state_map)
+        plan = plan_slices(conn, client, sources, years, fips_list, state_map, refresh, bool(from_dir))
+        for note in plan.notes:
+            click.echo(f"note: {note}", err=True)
+        already = sum(r.skipped for r in plan.reports.values())
+        click.echo(f"{len(plan.todo):,} slice(s) to fetch from {client.base_url}"
+                   + (f"; {already:,} already done (use --refresh to fetch them again)" if already else ""),
+                   err=True)
+        runner = Ingest(conninfo, client, refresh=refresh, concurrency=concurrency)
+        runner.states = state_map
+        progress = (_RichProgress(len(plan.todo), console) if console.is_terminal
+                    else _PlainProgress(len(plan.todo)))
+        try:
+            with progress:
+                runner.run(plan, progress)
+        finally:
+            runner.close()
+            client.close()
+            write_refresh_logs(conn, plan, {
+                "years": format_years(years), "states": "all" if states is None else ",".join(states),
+                "refresh": refresh, "api": client.base_url})
+        out = Console()
+        if not out.is_terminal:
+            out = Console(width=140)
+        out.print(summary_table(plan, time.monotonic() - t0))
+        failed = [r for rep in plan.reports.values() for r in rep.failed]
+        for r in failed:
+            click.echo(_slice_line(r), err=True)
+        if compute:
+            result = run_compute(conn)
+            click.echo(f"compute_all_benchmarks(): {json.dumps(result)}")
+    if failed:
+        click.echo(f"{len(failed)} slice(s) failed; the others landed. Run the same command again to retry "
+                   f"them.", err=True)
+        ctx.exit(1)

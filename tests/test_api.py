@@ -1,0 +1,153 @@
+"""The HTTP client against the local fake API (tests/fake_api.py): pagination, retries, deadline, error bodies."""
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from loader.api import ApiClient, ApiError, HttpSettings
+from loader.sources import catalogue_years, format_years, parse_years_available
+from tests.fake_api import FakeApi, http_server  # noqa: F401 - fixture
+
+FAST = HttpSettings(connect_timeout=2, read_timeout=2, deadline=5, retries=3, backoff=0.01, jitter=0.01)
+PATH = "school-districts/ccd/directory/2020/"
+
+
+def records(n, fips=6):
+    return [{"leaid": f"{fips:02d}{i:05d}", "year": 2020, "fips": fips, "enrollment": i} for i in range(1, n + 1)]
+
+
+@pytest.fixture
+def fake(http_server):
+    api = FakeApi(page_size=3)
+    api.add("ccd_directory", 2020, 6, records(8))
+    with api.serve(http_server):
+        yield api
+
+
+def fetch(api: FakeApi, settings=FAST, params=(("fips", "6"),)):
+    client = ApiClient(api.base_url, settings)
+    try:
+        return list(client.pages(PATH, list(params)))
+    finally:
+        client.close()
+
+
+def data_requests(api: FakeApi):
+    return api.requests_for("ccd/directory")
+
+
+def leaids(pages):
+    return [r["leaid"] for p in pages for r in p.results]
+
+
+def test_follows_next_over_several_pages_keeping_the_query_string(fake):
+    pages = fetch(fake)
+    assert [len(p.results) for p in pages] == [3, 3, 2]
+    assert leaids(pages) == [f"06{i:05d}" for i in range(1, 9)]
+    assert [q for _, q in data_requests(fake)] == [{"fips": "6"}, {"fips": "6", "page": "2"},
+                                                   {"fips": "6", "page": "3"}]
+    assert all(p.count == 8 for p in pages)
+
+
+def test_page_size_is_whatever_the_api_sends(fake):
+    fake.page_size = 5
+    assert [len(p.results) for p in fetch(fake)] == [5, 3]
+
+
+def test_a_next_link_that_lost_the_filters_gets_them_back(fake):
+    fake.next_mode = "drop_query"
+    assert leaids(fetch(fake)) == [f"06{i:05d}" for i in range(1, 9)]
+    assert all(q.get("fips") == "6" for _, q in data_requests(fake))
+
+
+def test_a_next_link_naming_another_host_is_followed_on_the_configured_one(fake):
+    fake.next_mode = "other_host"
+    assert len(leaids(fetch(fake))) == 8
+    assert len(data_requests(fake)) == 3
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 504])
+def test_retryable_status_codes_are_retried(fake, status):
+    fake.fault("status", "ccd/directory", page=2, times=2, status=status)
+    assert len(leaids(fetch(fake))) == 8
+    pages_asked = [q.get("page", "1") for _, q in data_requests(fake)]
+    assert pages_asked == ["1", "2", "2", "2", "3"]
+
+
+def test_429_waits_for_retry_after(fake):
+    fake.fault("status", "ccd/directory", page=1, times=1, status=429, retry_after="1")
+    t0 = time.monotonic()
+    assert len(leaids(fetch(fake))) == 8
+    assert time.monotonic() - t0 >= 0.95           # the backoff alone would be ~0.01 s
+    assert len(data_requests(fake)) == 4
+
+
+def test_a_status_that_keeps_failing_gives_up_after_the_retries(fake):
+    fake.fault("status", "ccd/directory", times=100, status=503)
+    with pytest.raises(ApiError, match="HTTP 503 .* after 3 retries"):
+        fetch(fake)
+    assert len(data_requests(fake)) == 4             # 1 + 3 retries
+
+
+def test_a_client_error_is_not_retried(fake):
+    fake.fault("status", "ccd/directory", times=5, status=400)
+    with pytest.raises(ApiError, match="HTTP 400"):
+        fetch(fake)
+    assert len(data_requests(fake)) == 1
+
+
+def test_a_trickling_response_is_cut_at_the_deadline_and_retried(fake):
+    fake.fault("trickle", "ccd/directory", page=2, times=1, seconds=20)
+    settings = HttpSettings(connect_timeout=2, read_timeout=2, deadline=0.6, retries=2, backoff=0.01, jitter=0.0)
+    t0 = time.monotonic()
+    assert len(leaids(fetch(fake, settings))) == 8
+    assert time.monotonic() - t0 < 5                 # not the 20 s the server would have trickled for
+    assert [q.get("page", "1") for _, q in data_requests(fake)] == ["1", "2", "2", "3"]
+
+
+def test_an_api_error_body_with_http_200_is_retried(fake):
+    fake.fault("api_error", "ccd/directory", page=1, times=2)
+    assert len(leaids(fetch(fake))) == 8
+    assert len(data_requests(fake)) == 5
+
+
+def test_an_api_error_that_persists_is_reported(fake):
+    fake.fault("api_error", "ccd/directory", times=100)
+    with pytest.raises(ApiError, match="API ERROR .*timed out.*gave up after 4 attempts"):
+        fetch(fake)
+
+
+def test_malformed_json_is_retried(fake):
+    fake.fault("malformed", "ccd/directory", page=3, times=1)
+    assert len(leaids(fetch(fake))) == 8
+    fake.fault("malformed", "ccd/directory", page=1, times=100)
+    with pytest.raises(ApiError, match="malformed JSON"):
+        fetch(fake)
+
+
+def test_an_unknown_route_is_a_clear_error(fake):
+    client = ApiClient(fake.base_url, FAST)
+    with pytest.raises(ApiError, match="HTTP 404"):
+        list(client.pages("school-districts/ccd/directory/1970/", [("fips", "6")]))
+
+
+def test_the_catalogue_gives_each_endpoint_its_years(fake):
+    client = ApiClient(fake.base_url, FAST)
+    years = catalogue_years(client.catalogue())
+    assert format_years(years["edfacts_grad"]) == "2010-2019"
+    assert format_years(years["crdc_enrollment"]) == "2011, 2013, 2015, 2017, 2020-2021"
+    assert 2019 not in years["edfacts_assess"] and 2020 in years["edfacts_assess"]
+
+
+def test_years_available_parsing():
+    assert parse_years_available("1991, 1994&ndash;1996") == {1991, 1994, 1995, 1996}
+    assert parse_years_available("2013, 2015\u20132016") == {2013, 2015, 2016}
+    assert parse_years_available("") == set()
+    with pytest.raises(ValueError):
+        parse_years_available("from 1990 onwards")
+
+
+def test_an_api_url_must_be_http():
+    with pytest.raises(ValueError):
+        ApiClient("ftp://example.org/api")

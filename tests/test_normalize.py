@@ -1,0 +1,204 @@
+"""Cleaning rules of loader/normalize.py (SPEC §2, §6): each rule on hand-made values, plus a property test that
+no JSON value can make the cleaners raise or return a negative number."""
+from __future__ import annotations
+
+from collections import Counter
+from decimal import Decimal
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from loader.normalize import (SaipeScale, SliceContext, assess_row, clean_leaid, clean_text, crdc_school_row,
+                              directory_row, finance_row, grad_row, is_all_students, parse_number, per_pupil,
+                              records_skipped, saipe_row, to_int, to_numeric, to_percent, values_nulled)
+
+STATES = {"10": "DE", "06": "CA"}
+
+
+def ctx(year=2021, fips="10"):
+    return SliceContext(year, fips, STATES)
+
+
+@pytest.mark.parametrize("raw, expected, counted", [
+    (12, 12, None), (0, 0, None), (12.5, Decimal("12.5"), None), ("12.5", Decimal("12.5"), None),
+    (" 7 ", Decimal("7"), None), (None, None, None),
+    (-1, None, "nulled_negative"), (-2, None, "nulled_negative"), (-3.0, None, "nulled_negative"),
+    ("-2", None, "nulled_negative"), ("-3", None, "nulled_negative"),
+    ("N/A", None, "nulled_junk"), ("<5", None, "nulled_junk"), ("", None, "nulled_junk"),
+    (True, None, "nulled_junk"), ([1], None, "nulled_junk"), ({"a": 1}, None, "nulled_junk"),
+    (float("nan"), None, "nulled_junk"), (float("inf"), None, "nulled_junk"), ("NaN", None, "nulled_junk"),
+])
+def test_parse_number(raw, expected, counted):
+    counts = Counter()
+    assert parse_number(raw, counts) == expected
+    assert counts == (Counter({counted: 1}) if counted else Counter())
+
+
+def test_counts_round_half_away_from_zero_and_must_fit_integer():
+    c = Counter()
+    assert to_int(10.5, c) == 11 and to_int("2.5", c) == 3 and to_int(2.4999, c) == 2
+    assert to_int(2**31 - 1, c) == 2**31 - 1
+    assert to_int(2**31, c) is None and to_int(1e20, c) is None
+    assert c == Counter({"nulled_out_of_range": 2})
+
+
+def test_numeric_columns_round_to_cents_and_null_what_does_not_fit():
+    c = Counter()
+    assert to_numeric(62.455, c, 10) == Decimal("62.46")      # repr(62.455) is '62.455': half away from zero
+    assert to_numeric("0.005", c, 5) == Decimal("0.01")
+    assert to_numeric(99999999.99, c, 10) == Decimal("99999999.99")
+    assert to_numeric(99999999.995, c, 10) is None             # rounds to 100000000.00: no longer fits (10,2)
+    assert to_numeric(1e12, c, 10) is None
+    assert c["nulled_out_of_range"] == 2
+
+
+def test_percentages_must_lie_within_0_to_100():
+    c = Counter()
+    assert to_percent(100, c) == Decimal("100.00")
+    assert to_percent(0, c) == Decimal("0.00")
+    assert to_percent(100.004, c) == Decimal("100.00")
+    assert to_percent(100.01, c) is None and to_percent(250, c) is None
+    assert c == Counter({"nulled_out_of_range": 2})
+
+
+def test_per_pupil_is_current_spending_over_pupils_the_district_pays_for():
+    c = Counter()
+    assert per_pupil(1_234_567.0, 100, c) == Decimal("12345.67")
+    assert per_pupil(1000, 3, c) == Decimal("333.33")
+    assert per_pupil(2000, 3, c) == Decimal("666.67")
+    assert per_pupil(1000, 0, c) is None and c["no_denominator"] == 1
+    assert per_pupil(-1, 100, c) is None and per_pupil(1000, "-2", c) is None
+    assert c["nulled_negative"] == 2
+    assert per_pupil(1e15, 1, c) is None and c["nulled_out_of_range"] == 1
+
+
+@pytest.mark.parametrize("raw, leaid, why", [
+    ("0100005", "0100005", None), ("100005", "0100005", None), (100005, "0100005", None),
+    (None, None, "skipped_no_leaid"), ("", None, "skipped_no_leaid"), ("-1", None, "skipped_no_leaid"),
+    (-2, None, "skipped_no_leaid"), ("ABC1234", None, "skipped_bad_leaid"), ("12345678", None, "skipped_bad_leaid"),
+    (12.0, None, "skipped_bad_leaid"), ("０１２３", None, "skipped_bad_leaid"),
+])
+def test_clean_leaid(raw, leaid, why):
+    assert clean_leaid(raw) == (leaid, why)
+
+
+def test_clean_text_drops_codes_and_blanks():
+    assert clean_text("  Dover  ") == "Dover"
+    assert [clean_text(v) for v in ("-1", "-2", "-3", "", "  ", None, -1, [])] == [None] * 8
+
+
+def test_all_students_row_needs_every_present_breakdown_column_at_99():
+    assert is_all_students({"leaid": "1"})
+    assert is_all_students({"race": 99, "sex": "99", "lep": 99, "homeless": None})
+    assert not is_all_students({"race": 99, "sex": 1})
+    assert not is_all_students({"race": 99, "econ_disadvantaged": 1})
+    assert not is_all_students({"grade_edfacts": 8, "race": 99})
+    assert not is_all_students({"military_connected": 1})
+
+
+def test_directory_row_cleans_every_field():
+    c = ctx()
+    row = directory_row({"leaid": "1000002", "year": 2021, "fips": 10, "lea_name": "-2", "enrollment": "-2",
+                         "spec_ed_students": -1, "english_language_learners": "N/A", "teachers_total_fte": 1e12,
+                         "city_location": None, "city_mailing": "Smyrna", "county_name": "Kent County",
+                         "urban_centric_locale": 41, "agency_type": 99999}, c)
+    assert row == ("1000002", "10", None, None, None, None, None, "Smyrna", "Kent County", 41, None)
+    assert values_nulled(c.counts) == 5
+    assert c.counts == Counter(nulled_negative=2, nulled_junk=1, nulled_out_of_range=2)
+
+
+@pytest.mark.parametrize("rec, reason", [
+    ({"year": 2021, "fips": 10}, "skipped_no_leaid"),
+    ({"leaid": "X1", "year": 2021}, "skipped_bad_leaid"),
+    ({"leaid": "1000001", "year": 2020}, "skipped_wrong_year"),
+    ({"leaid": "0300001", "year": 2021, "fips": 3}, "skipped_unknown_state"),
+])
+def test_unusable_records_are_skipped_and_counted(rec, reason):
+    c = ctx()
+    assert directory_row(rec, c) is None
+    assert c.counts == Counter({reason: 1})
+    assert records_skipped(c.counts) == 1
+
+
+def test_missing_fips_means_the_state_queried_and_string_year_is_fine():
+    c = ctx()
+    assert finance_row({"leaid": "1000004", "year": "2021", "exp_current_elsec_total": 500.0,
+                        "enrollment_fall_responsible": 4}, c) == ("1000004", "10", Decimal("125.00"))
+
+
+def test_edfacts_rows_keep_only_the_all_students_row():
+    c = ctx()
+    base = {"leaid": "1000001", "year": 2021, "fips": 10, "race": 99, "lep": 99, "disability": 99}
+    assert grad_row(dict(base, grad_rate_midpt=87), c) == ("1000001", "10", Decimal("87.00"))
+    assert grad_row(dict(base, race=1, grad_rate_midpt=90), c) is None
+    assert grad_row(dict(base, grad_rate_midpt=101), c) == ("1000001", "10", None)
+    assert assess_row(dict(base, grade_edfacts=99, math_test_pct_prof_midpt=45.5,
+                           read_test_pct_prof_midpt="-3"), c) == ("1000001", "10", Decimal("45.50"), None)
+    assert c.counts == Counter(breakdown_rows=1, nulled_out_of_range=1, nulled_negative=1)
+
+
+def test_crdc_school_rows_need_a_school_id():
+    c = ctx()
+    rec = {"leaid": "1000001", "year": 2021, "fips": 10, "race": 99, "sex": 99, "crdc_id": "A1",
+           "students_chronically_absent": 30}
+    assert crdc_school_row(rec, c, "a") == ("a", "1000001", "10", "A1", 30)
+    assert crdc_school_row(dict(rec, crdc_id=None, ncessch="100000100001"), c, "a")[3] == "100000100001"
+    assert crdc_school_row(dict(rec, crdc_id=None), c, "a") is None
+    assert crdc_school_row(dict(rec, enrollment_crdc=-3), c, "e") == ("e", "1000001", "10", "A1", None)
+    assert c.counts == Counter(skipped_no_school_id=1, nulled_negative=1)
+
+
+def test_saipe_scale_follows_the_counts_when_present():
+    frac, pct = SaipeScale(), SaipeScale()
+    for kids, poor in ((1000, 123), (400, 20), (50, 49)):
+        frac.observe(Decimal(poor) / kids, kids, poor)
+        pct.observe(Decimal(poor) * 100 / kids, kids, poor)
+    assert frac.is_fraction() and not pct.is_fraction()
+    assert frac.describe()["saipe_votes_fraction"] == 3 and pct.describe()["saipe_votes_percent"] == 3
+
+
+def test_saipe_scale_without_counts_uses_the_largest_value():
+    s = SaipeScale()
+    for v in ("0.12", "0.4", "0.9"):
+        s.observe(Decimal(v), None, None)
+    assert s.is_fraction()
+    s.observe(Decimal("12.5"), None, None)
+    assert not s.is_fraction()
+    assert not SaipeScale().is_fraction()      # nothing seen: leave values as they are
+
+
+def test_saipe_row_keeps_the_raw_share_and_nulls_impossible_values():
+    c, s = ctx(), SaipeScale()
+    base = {"leaid": "1000001", "year": 2021, "fips": 10, "est_population_5_17": 1000,
+            "est_population_5_17_poverty": 123}
+    assert saipe_row(dict(base, est_population_5_17_poverty_pct=0.123), c, s) == ("1000001", "10", Decimal("0.123"))
+    assert saipe_row(dict(base, est_population_5_17_poverty_pct=250), c, s)[2] is None
+    assert c.counts == Counter(nulled_out_of_range=1)
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True, allow_infinity=True) | st.text(max_size=12),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=5), children, max_size=3),
+    max_leaves=6)
+
+
+@given(json_values)
+def test_no_json_value_breaks_the_cleaners(value):
+    c = Counter()
+    for v in (parse_number(value, c), to_int(value, c), to_numeric(value, c, 5), to_percent(value, c)):
+        assert v is None or v >= 0
+    p = to_percent(value, c)
+    assert p is None or p <= 100
+    n = to_numeric(value, c, 5)
+    assert n is None or (n < 1000 and n == n.quantize(Decimal("0.01")))
+    clean_text(value)
+    clean_leaid(value)
+
+
+@given(st.dictionaries(st.sampled_from(["leaid", "year", "fips", "enrollment", "lea_name", "race", "sex",
+                                        "teachers_total_fte", "spec_ed_students"]), json_values))
+def test_no_record_breaks_a_row_builder(rec):
+    c = ctx()
+    row = directory_row(rec, c)
+    assert row is None or (len(row[0]) == 7 and row[0].isdigit())
