@@ -21,9 +21,12 @@ test-sql: setup
 test-py: setup
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
-# The main job on the embedded local database (completed by the operations work).
+# The main job on the embedded local database: migrate, ingest the bundled synthetic sample (offline),
+# compute, print the states; then one district's profile. Set DATABASE_URL to use your own server.
+DEMO_LEAID ?= 4100030
 demo: setup
-	$(VENV)/bin/district-benchmarks migrate
+	$(VENV)/bin/district-benchmarks run --from-dir loader/sample_data
+	$(VENV)/bin/district-benchmarks show $(DEMO_LEAID)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

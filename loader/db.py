@@ -48,15 +48,21 @@ def resolve_conninfo(dsn: str | None) -> tuple[str, str]:
         return "", "PG* environment"
     cluster = embedded_cluster()
     cluster.start()
-    ensure_database(cluster.conninfo("postgres"), EMBEDDED_DBNAME)
+    if ensure_database(cluster.conninfo("postgres"), EMBEDDED_DBNAME):
+        with psycopg.connect(cluster.conninfo(EMBEDDED_DBNAME), autocommit=True) as conn:
+            preload = conn.execute("SHOW shared_preload_libraries").fetchone()[0]
+            if "pg_cron" in preload:  # the embedded cluster keeps pg_cron in the benchmarks database
+                conn.execute("CREATE EXTENSION IF NOT EXISTS pg_cron")
     return cluster.conninfo(EMBEDDED_DBNAME), f"embedded cluster in {cluster.root}"
 
 
-def ensure_database(admin_conninfo: str, dbname: str) -> None:
+def ensure_database(admin_conninfo: str, dbname: str) -> bool:
+    """Create `dbname` when missing; True when it was created."""
     with psycopg.connect(admin_conninfo, autocommit=True) as conn:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (dbname,)).fetchone()
         if not exists:
             conn.execute(f'CREATE DATABASE "{dbname}"')
+    return not exists
 
 
 def redact(conninfo: str) -> str:

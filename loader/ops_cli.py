@@ -210,3 +210,41 @@ def jobs_cmd(name, as_json, dsn):
 
 
 COMMANDS = [compute, show, states, status, schedule_cmd, unschedule_cmd, jobs_cmd]
+
+
+def make_run_command(ingest_cmd: click.Command) -> click.Command:
+    """`run`, the main job: migrate, ingest (with all of ingest's options), compute, then a short summary."""
+    params = [p for p in ingest_cmd.params if p.name != "compute"]
+
+    @click.pass_context
+    @user_errors
+    def run(ctx, **kwargs):
+        from .cli import migrate_cmd
+        dsn = kwargs.get("dsn")
+        conninfo = resolve_dsn(dsn)
+        kwargs["dsn"] = conninfo or dsn
+        click.echo("== migrate", err=True)
+        ctx.invoke(migrate_cmd, dsn=kwargs["dsn"])
+        click.echo("== ingest", err=True)
+        ingest_failed = False
+        try:
+            ctx.invoke(ingest_cmd, compute=False, **kwargs)
+        except click.exceptions.Exit as exc:
+            if exc.exit_code:
+                ingest_failed = True  # some slices failed; the others landed and are worth computing
+            else:
+                raise
+        click.echo("== compute", err=True)
+        console = _console()
+        render_summary(run_compute(conninfo, []), console)
+        from .db import connect
+        with connect(conninfo) as conn:
+            report.render_states(report.state_summary(conn), console)
+        if ingest_failed:
+            raise click.ClickException("some slices failed to load (listed above); benchmarks were computed from "
+                                       "what landed. Run the same command again to retry them.")
+
+    return click.Command(
+        "run", callback=run, params=params,
+        help="The main job: migrate, ingest (same options as `ingest`), compute_all_benchmarks(), and a "
+             "summary of the states. Resumable: rerun after a failure and finished slices are skipped.")
