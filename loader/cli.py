@@ -105,4 +105,4 @@ def main() -> None:
 
 
 __all__ = ["cli", "main", "dsn_option", "open_db", "user_errors", "describe"]
-from .ingest import ingest as _ingest; cli.add_command(_ingest)  # noqa: E402,E702 - registered last: ingest imports this module
+from .ingest_cmd import ingest as _ingest; cli.add_command(_ingest)  # noqa: E402,E702 - last: it imports this module

@@ -22,7 +22,7 @@ import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
-from .normalize import SCHOOL_STAGE_COLUMNS, STAGE_COLUMNS
+from .normalize import CRDC_STAGE_COLUMNS, STAGE_COLUMNS
 
 STAGE_DDL = """
 CREATE TEMP TABLE IF NOT EXISTS ingest_stage (
@@ -43,12 +43,14 @@ CREATE TEMP TABLE IF NOT EXISTS ingest_stage (
     urban_centric_locale     smallint,
     agency_type              smallint
 );
-CREATE TEMP TABLE IF NOT EXISTS ingest_stage_school (
-    kind   "char"     NOT NULL,                -- 'a' chronically absent, 'e' CRDC enrollment
-    leaid  varchar(7) NOT NULL,
-    fips   varchar(2) NOT NULL,
-    school text       NOT NULL,
-    value  integer
+CREATE TEMP TABLE IF NOT EXISTS ingest_stage_crdc (  -- CRDC schools summed per district (normalize.SchoolSums)
+    leaid            varchar(7) NOT NULL,
+    schools          integer NOT NULL,
+    schools_unpaired integer NOT NULL,
+    absent_missing   integer NOT NULL,
+    absent_paired    bigint  NOT NULL,
+    enr_paired       bigint  NOT NULL,
+    absent_all       bigint  NOT NULL
 );
 """
 
@@ -71,13 +73,23 @@ def prepare(conn: psycopg.Connection) -> None:
     conn.execute(STAGE_DDL)
 
 
+_resets: dict[int, int] = {}
+
+
 def reset(conn: psycopg.Connection) -> None:
-    conn.execute("TRUNCATE ingest_stage, ingest_stage_school")
+    """Empty the staging tables. DELETE is several times cheaper than TRUNCATE for a few thousand rows, but
+    autovacuum never visits temporary tables, so every 20th time TRUNCATE drops the dead rows."""
+    n = _resets[id(conn)] = _resets.get(id(conn), 0) + 1
+    if n % 20:
+        conn.execute("DELETE FROM ingest_stage; DELETE FROM ingest_stage_crdc")
+    else:
+        conn.execute("TRUNCATE ingest_stage, ingest_stage_crdc")
 
 
-def copy_rows(conn: psycopg.Connection, source: str, rows: Iterable[tuple], school: bool = False) -> None:
-    cols = SCHOOL_STAGE_COLUMNS if school else STAGE_COLUMNS[source]
-    table = "ingest_stage_school" if school else "ingest_stage"
+def copy_rows(conn: psycopg.Connection, source: str, rows: Iterable[tuple]) -> None:
+    """COPY rows into the staging table of `source` (the CRDC one takes SchoolSums.districts())."""
+    cols = CRDC_STAGE_COLUMNS if source == "crdc_absenteeism" else STAGE_COLUMNS[source]
+    table = "ingest_stage_crdc" if source == "crdc_absenteeism" else "ingest_stage"
     stmt = sql.SQL("COPY {} ({}) FROM STDIN").format(sql.Identifier(table),
                                                        sql.SQL(", ").join(map(sql.Identifier, cols)))
     with conn.cursor() as cur, cur.copy(stmt) as copy:
@@ -153,31 +165,18 @@ def land_district_source(conn: psycopg.Connection, source: str, metric_cols: tup
         ident = sql.SQL("0")
     parts.append(sql.SQL("""
         SELECT (SELECT count(*) FROM src), count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted),
-               {ident}
+               {ident}, (SELECT count(*) FROM ingest_stage) - (SELECT count(*) FROM src)
           FROM up""").format(ident=ident))
     row = conn.execute(sql.Composed(parts), {"year": year, "source": source}).fetchone()
     if source == "ccd_directory":
         extra["districts_identity_changed"] = row[3]
+    extra["duplicates"] = row[4]
     return Landed(row[0], row[1], row[2]), extra
 
 
 CRDC_RATES = """
-WITH s AS (
-    SELECT DISTINCT ON (kind, leaid, school) kind, leaid, school, value
-      FROM ingest_stage_school
-     ORDER BY kind, leaid, school, value DESC NULLS LAST
-), a AS (SELECT leaid, school, value AS absent FROM s WHERE kind = 'a'),
-   e AS (SELECT leaid, school, value AS enr FROM s WHERE kind = 'e'),
-d AS (
-    SELECT a.leaid,
-           count(*)                                                       AS schools,
-           count(*) FILTER (WHERE a.absent IS NULL OR e.enr IS NULL)      AS schools_unpaired,
-           count(*) FILTER (WHERE a.absent IS NULL)                       AS absent_missing,
-           sum(a.absent) FILTER (WHERE e.enr IS NOT NULL)                 AS absent_paired,
-           sum(e.enr) FILTER (WHERE a.absent IS NOT NULL)                 AS enr_paired,
-           sum(a.absent)                                                  AS absent_all
-      FROM a LEFT JOIN e ON e.leaid = a.leaid AND e.school = a.school
-     GROUP BY a.leaid
+WITH d AS (
+    SELECT * FROM ingest_stage_crdc
 ), r AS (
     SELECT d.*, c.enrollment AS ccd_enrollment,
            CASE WHEN %(fallback)s
@@ -211,7 +210,7 @@ SELECT stats.*, (SELECT count(*) FILTER (WHERE inserted) FROM up), (SELECT count
 
 
 def land_crdc(conn: psycopg.Connection, year: int, fallback: bool) -> tuple[Landed, dict]:
-    """Sum school rows to districts and upsert the chronic absenteeism rate. Runs inside the slice's transaction.
+    """The chronic absenteeism rate from the staged per-district sums; upserted. Runs in the slice's transaction.
 
     With CRDC enrollment (the normal case) numerator and denominator are summed over the same schools: those
     that report both a chronically-absent count and an enrollment. A school suppressed in either drops out

@@ -369,8 +369,10 @@ def test_states_by_abbreviation_or_fips(dsn, fake):
     assert sorted(q["fips"] for p, q in fake.log if p != "api-endpoints/") == ["10", "10", "10", "10", "6"]
 
 
-def test_another_ingest_running_is_refused(dsn, conn, fake):
+def test_another_ingest_running_is_refused(dsn, conn, fake, monkeypatch):
+    from loader import ingest_cmd
     from loader.ingest import INGEST_LOCK_KEY
+    monkeypatch.setattr(ingest_cmd, "LOCK_WAIT_SECONDS", 0.2)
     with psycopg.connect(dsn, autocommit=True) as other:
         other.execute("SELECT pg_advisory_lock(%s)", (INGEST_LOCK_KEY,))
         r = ingest(dsn, fake, "--states", "DE", "--years", "2021")
