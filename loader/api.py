@@ -178,9 +178,10 @@ class ApiClient:
                 if not chunk:
                     break
                 chunks.append(chunk)
+            resp.raw.release_conn()          # read to the end: the connection (and its TLS session) is reused
             return b"".join(chunks)
         finally:
-            resp.close()
+            resp.close()                     # a no-op after release_conn(); otherwise drops the connection
 
     def get_page(self, url: str) -> Page:
         """One page, with our own bounded retries of the failures urllib3 does not handle."""

@@ -1,8 +1,8 @@
 """The ingest run behind `district-benchmarks ingest` (the click command is in loader/ingest_cmd.py).
 
 Work is split into slices (source x survey year x state). A bounded thread pool fetches slices; each worker
-streams its pages into a staging table and lands the slice in one transaction together with its checkpoint
-row in ingest_slices (see loader/land.py). A rerun skips slices already done unless --refresh; a slice that
+streams its pages (cleaning each page as it arrives and keeping only the cleaned rows) and then lands the
+slice in one transaction together with its checkpoint row in ingest_slices (see loader/land.py). A rerun skips slices already done unless --refresh; a slice that
 fails is reported and the others still land; the command then exits non-zero.
 """
 from __future__ import annotations
@@ -344,12 +344,14 @@ class Ingest:
             raise CountMismatch(f"{path}?{_q(params)}: the API's count is {count:,} but {got:,} rows arrived")
         return pages, got
 
-    def _fetch(self, conn, sl: Slice) -> tuple[int, int, SliceContext, dict]:
-        """Stage the slice's rows; -> (pages, rows received, context with counts, landing arguments)."""
-        land.reset(conn)
+    def _fetch(self, sl: Slice) -> tuple[int, int, SliceContext, list[tuple], dict]:
+        """Stream the slice's pages and clean them. -> (pages, records received, context with the counts, the
+        rows to stage, landing arguments). Only cleaned rows are kept (one per district; CRDC schools are summed
+        as they arrive), never the raw pages."""
         ctx = SliceContext(sl.key.year, sl.key.fips, self.states)
         src = sl.source
         extra: dict = {}
+        rows: list[tuple] = []
         if src.name == "crdc_absenteeism":
             sums = SchoolSums()
 
@@ -360,22 +362,18 @@ class Ingest:
             if not sl.fallback_denominator:
                 p2, g2 = self._chain(src.denominator, sl, school_rows("e"))
                 pages, got = pages + p2, got + g2
-            land.copy_rows(conn, src.name, sums.districts())
+            rows = sums.districts()
             extra["fallback"] = sl.fallback_denominator or (len(sums) > 0 and not sums.has_enrollment())
         elif src.name == "saipe":
             scale = SaipeScale()
-
-            def handle(results):
-                land.copy_rows(conn, src.name, saipe_rows(_records(results, ctx), ctx, scale))
-            pages, got = self._chain(src.endpoint, sl, handle)
+            pages, got = self._chain(src.endpoint, sl,
+                                     lambda results: rows.extend(saipe_rows(_records(results, ctx), ctx, scale)))
             extra["saipe"] = scale
         else:
             build = PAGE_BUILDERS[src.name]
-
-            def handle(results):
-                land.copy_rows(conn, src.name, build(_records(results, ctx), ctx))
-            pages, got = self._chain(src.endpoint, sl, handle)
-        return pages, got, ctx, extra
+            pages, got = self._chain(src.endpoint, sl,
+                                     lambda results: rows.extend(build(_records(results, ctx), ctx)))
+        return pages, got, ctx, rows, extra
 
     def run_slice(self, sl: Slice, depends_on: Future | None = None) -> SliceResult:
         t0 = time.monotonic()
@@ -386,10 +384,9 @@ class Ingest:
                 if dep.status != "done":
                     raise SliceError(f"needs ccd_directory {sl.key.year} {sl.abbrev} (its enrollment is the "
                                      f"denominator), which failed")
-            conn = self._conn()
             for attempt in range(1, self.slice_attempts + 1):
                 try:
-                    pages, got, ctx, extra = self._fetch(conn, sl)
+                    pages, got, ctx, rows, extra = self._fetch(sl)
                     break
                 except CountMismatch as exc:
                     if attempt == self.slice_attempts:
@@ -398,7 +395,9 @@ class Ingest:
             counts = result.counts
             if ctx.unknown_fips:
                 counts["unknown_state_fips"] = sorted(ctx.unknown_fips)   # listed in the checkpoint
+            conn = self._conn()
             with conn.transaction():
+                land.copy_rows(conn, sl.key.source, rows)
                 if sl.key.source == "crdc_absenteeism":
                     landed, more = land.land_crdc(conn, sl.key.year, extra["fallback"])
                 elif sl.key.source == "saipe":

@@ -1,17 +1,18 @@
 """Landing a slice: staging tables, one set-based upsert, and the slice's checkpoint, in one transaction.
 
-Rows are COPYed page by page into session-local temporary staging tables (outside any long transaction, so
-nothing is locked while the network is slow). Landing then runs in ONE transaction:
+A slice's cleaned rows (one per district; CRDC schools already summed) are COPYed into session-local
+temporary staging tables (ON COMMIT DELETE ROWS) inside the landing transaction, which then:
 
-1. duplicates of a district in the slice are resolved deterministically (DISTINCT ON leaid, preferring the
+1. resolves duplicates of a district in the slice deterministically (DISTINCT ON leaid, preferring the
    record with the most non-null values, then the larger values), whatever order the pages came in;
-2. one INSERT .. ON CONFLICT DO UPDATE .. WHERE (..) IS DISTINCT FROM (..) into district_data_history, so
-   unchanged rows are not rewritten;
-3. for ccd_directory, the district's identity columns in `districts`, only from a directory year at least as
-   new as the one already there (an older year never overwrites a newer one);
-4. the slice's 'done' row in ingest_slices.
+2. runs one INSERT .. ON CONFLICT DO UPDATE .. WHERE (..) IS DISTINCT FROM (..) into district_data_history,
+   so unchanged rows are not rewritten;
+3. for ccd_directory, upserts the district's identity columns in `districts`, only from a directory year at
+   least as new as the one already there (an older year never overwrites a newer one);
+4. writes the slice's 'done' row in ingest_slices.
 
-A process killed at any moment either committed the slice (and its checkpoint) or left no trace of it.
+No transaction is open while the network is slow, and a process killed at any moment either committed the
+slice (and its checkpoint) or left no trace of it.
 """
 from __future__ import annotations
 
@@ -42,7 +43,7 @@ CREATE TEMP TABLE IF NOT EXISTS ingest_stage (
     county_name              text,
     urban_centric_locale     smallint,
     agency_type              smallint
-);
+) ON COMMIT DELETE ROWS;
 CREATE TEMP TABLE IF NOT EXISTS ingest_stage_crdc (  -- CRDC schools summed per district (normalize.SchoolSums)
     leaid            varchar(7) NOT NULL,
     schools          integer NOT NULL,
@@ -51,7 +52,7 @@ CREATE TEMP TABLE IF NOT EXISTS ingest_stage_crdc (  -- CRDC schools summed per 
     absent_paired    bigint  NOT NULL,
     enr_paired       bigint  NOT NULL,
     absent_all       bigint  NOT NULL
-);
+) ON COMMIT DELETE ROWS;
 """
 
 IDENTITY_COLUMNS = ("name", "state_fips", "state_abbrev", "city", "county_name", "urban_centric_locale",
@@ -73,21 +74,9 @@ def prepare(conn: psycopg.Connection) -> None:
     conn.execute(STAGE_DDL)
 
 
-_resets: dict[int, int] = {}
-
-
-def reset(conn: psycopg.Connection) -> None:
-    """Empty the staging tables. DELETE is several times cheaper than TRUNCATE for a few thousand rows, but
-    autovacuum never visits temporary tables, so every 20th time TRUNCATE drops the dead rows."""
-    n = _resets[id(conn)] = _resets.get(id(conn), 0) + 1
-    if n % 20:
-        conn.execute("DELETE FROM ingest_stage; DELETE FROM ingest_stage_crdc")
-    else:
-        conn.execute("TRUNCATE ingest_stage, ingest_stage_crdc")
-
-
 def copy_rows(conn: psycopg.Connection, source: str, rows: Iterable[tuple]) -> None:
-    """COPY rows into the staging table of `source` (the CRDC one takes SchoolSums.districts())."""
+    """COPY rows into the staging table of `source` (the CRDC one takes SchoolSums.districts()). Must run in the
+    landing transaction: the staging tables empty themselves at commit."""
     cols = CRDC_STAGE_COLUMNS if source == "crdc_absenteeism" else STAGE_COLUMNS[source]
     table = "ingest_stage_crdc" if source == "crdc_absenteeism" else "ingest_stage"
     stmt = sql.SQL("COPY {} ({}) FROM STDIN").format(sql.Identifier(table),
