@@ -305,6 +305,7 @@ class Ingest:
         self._conns: list[psycopg.Connection] = []
         self._lock = threading.Lock()
         self.states: dict[str, str] = {}
+        self.unknown_fips: set[str] = set()      # states met in records but not in `states`
         self.progress = None
 
     # ---------------------------------------------------------------------------- connections
@@ -395,6 +396,7 @@ class Ingest:
             counts = result.counts
             if ctx.unknown_fips:
                 counts["unknown_state_fips"] = sorted(ctx.unknown_fips)   # listed in the checkpoint
+                self.unknown_fips |= ctx.unknown_fips
             conn = self._conn()
             with conn.transaction():
                 land.copy_rows(conn, sl.key.source, rows)

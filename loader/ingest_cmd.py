@@ -132,6 +132,11 @@ def ingest(ctx, years, states, sources, api_url, concurrency, refresh, save_raw,
             failed = [r for rep in plan.reports.values() for r in rep.failed]
             for r in failed:
                 click.echo(_slice_line(r), err=True)
+            unknown = sum(rep.counts.get("skipped_unknown_state", 0) for rep in plan.reports.values())
+            if unknown:
+                codes = sorted(runner.unknown_fips)
+                click.echo(f"note: {unknown:,} record(s) of a state with no row in `states` (fips "
+                           f"{', '.join(codes)}) were skipped", err=True)
             if compute:
                 result = run_compute(conn)
                 click.echo(f"compute_all_benchmarks(): {json.dumps(result)}")

@@ -180,6 +180,7 @@ def test_lands_every_source_with_the_cleaning_rules(dsn, conn, fake):
                                                   "absent_from_dir": 0, "failed": 0}
     assert logs["edfacts_grad"][3]["years_skipped"] == [2020, 2021, 2022]
     assert "edfacts_grad: 2020-2022 not in the API (it has 2010-2019); skipped" in r.output
+    assert "1 record(s) of a state with no row in `states` (fips 03) were skipped" in r.output
 
 
 def test_only_years_the_api_has_are_requested(dsn, fake):
