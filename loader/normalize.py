@@ -201,15 +201,6 @@ def clean_fips(value) -> str | None:
     return None
 
 
-def is_all_students(rec: dict) -> bool:
-    get = rec.get
-    for col in BREAKDOWN_COLUMNS:
-        v = get(col)
-        if v is not None and v != 99 and v != "99":
-            return False
-    return True
-
-
 # ---------------------------------------------------------------------------------------------- pages
 # The functions below take a page (a list of records) at a time, column by column: the common case of each
 # value costs one list-comprehension step, and only unusual values go through the exact cleaners above.

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from loader.normalize import (SaipeScale, SchoolSums, SliceContext, assess_rows, clean_leaid, clean_text, crdc_school_rows,
-                              directory_rows, finance_rows, grad_rows, identify, is_all_students, numerics,
+                              directory_rows, finance_rows, grad_rows, identify, numerics,
                               parse_number, per_pupil, percents, records_skipped, saipe_rows, to_int, to_numeric,
                               to_percent, values_nulled)
 
@@ -96,12 +96,12 @@ def test_clean_text_drops_codes_and_blanks():
 
 
 def test_all_students_row_needs_every_present_breakdown_column_at_99():
-    assert is_all_students({"leaid": "1"})
-    assert is_all_students({"race": 99, "sex": "99", "lep": 99, "homeless": None})
-    assert not is_all_students({"race": 99, "sex": 1})
-    assert not is_all_students({"race": 99, "econ_disadvantaged": 1})
-    assert not is_all_students({"grade_edfacts": 8, "race": 99})
-    assert not is_all_students({"military_connected": 1})
+    recs = [{"leaid": "1000001"}, {"leaid": "1000002", "race": 99, "sex": "99", "lep": 99, "homeless": None},
+            {"leaid": "1000003", "race": 99, "sex": 1}, {"leaid": "1000004", "race": 99, "econ_disadvantaged": 1},
+            {"leaid": "1000005", "grade_edfacts": 8, "race": 99}, {"leaid": "1000006", "military_connected": 1}]
+    c = ctx()
+    assert identify(recs, c)[1] == ["1000001", "1000002"]
+    assert c.counts == Counter(breakdown_rows=4)
 
 
 def test_directory_row_cleans_every_field():
