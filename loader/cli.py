@@ -114,7 +114,7 @@ def main() -> None:
 
 def _register() -> None:
     """Commands defined in other modules (they import this one, so they are registered last)."""
-    from .ingest import ingest
+    from .ingest_cmd import ingest
     from .ops_cli import COMMANDS, make_run_command
     for command in (ingest, *COMMANDS, make_run_command(ingest)):
         cli.add_command(command)

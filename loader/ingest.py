@@ -1,22 +1,19 @@
-"""`district-benchmarks ingest`: fetch the Education Data API state by state into district_data_history.
+"""The ingest run behind `district-benchmarks ingest` (the click command is in loader/ingest_cmd.py).
 
 Work is split into slices (source x survey year x state). A bounded thread pool fetches slices; each worker
-streams its pages into a staging table and lands the slice in one transaction together with its checkpoint
-row in ingest_slices (see loader/land.py). A rerun skips slices already done unless --refresh; a slice that
+streams its pages (cleaning each page as it arrives and keeping only the cleaned rows) and then lands the
+slice in one transaction together with its checkpoint row in ingest_slices (see loader/land.py). A rerun skips slices already done unless --refresh; a slice that
 fails is reported and the others still land; the command then exits non-zero.
 """
 from __future__ import annotations
 
 import hashlib
-import json
 import re
-import sys
 import threading
 import time
 from collections import Counter
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import click
 import psycopg
@@ -26,12 +23,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from . import land
-from .api import DEFAULT_API_URL, ApiClient, ApiError, CountMismatch, HttpSettings
-from .cli import dsn_option, open_db, user_errors
-from .db import resolve_conninfo
-from .normalize import (ROW_BUILDERS, SaipeScale, SliceContext, crdc_school_row, records_skipped, saipe_row,
-                        values_nulled)
-from .rawstore import DirClient, SavingClient
+from .api import ApiError, CountMismatch
+from .normalize import (PAGE_BUILDERS, SaipeScale, SchoolSums, SliceContext, crdc_school_rows, records_skipped,
+                        saipe_rows, values_nulled)
 from .sources import (CRDC_ENROLLMENT, ENDPOINTS, SOURCE_NAMES, SOURCES, Source, catalogue_years,
                       fallback_years, format_years)
 
@@ -301,9 +295,8 @@ def _slice_line(r: SliceResult) -> str:
 # ------------------------------------------------------------------------------------------------ run
 
 class Ingest:
-    def __init__(self, conninfo: str, client, *, refresh: bool = False, concurrency: int = 4,
-                 slice_attempts: int = 2):
-        self.conninfo = conninfo
+    def __init__(self, connect, client, *, refresh: bool = False, concurrency: int = 4, slice_attempts: int = 2):
+        self.connect = connect                   # () -> a new autocommit connection
         self.client = client
         self.refresh = refresh
         self.concurrency = concurrency
@@ -312,13 +305,14 @@ class Ingest:
         self._conns: list[psycopg.Connection] = []
         self._lock = threading.Lock()
         self.states: dict[str, str] = {}
+        self.unknown_fips: set[str] = set()      # states met in records but not in `states`
         self.progress = None
 
     # ---------------------------------------------------------------------------- connections
     def _conn(self) -> psycopg.Connection:
         c = getattr(self._local, "conn", None)
         if c is None or c.closed or c.broken:
-            c = self._local.conn = open_db(self.conninfo, autocommit=True)
+            c = self._local.conn = self.connect()
             land.prepare(c)
             with self._lock:
                 self._conns.append(c)
@@ -351,44 +345,36 @@ class Ingest:
             raise CountMismatch(f"{path}?{_q(params)}: the API's count is {count:,} but {got:,} rows arrived")
         return pages, got
 
-    def _fetch(self, conn, sl: Slice) -> tuple[int, int, SliceContext, dict]:
-        """Stage the slice's rows; -> (pages, rows received, context with counts, landing arguments)."""
-        land.reset(conn)
+    def _fetch(self, sl: Slice) -> tuple[int, int, SliceContext, list[tuple], dict]:
+        """Stream the slice's pages and clean them. -> (pages, records received, context with the counts, the
+        rows to stage, landing arguments). Only cleaned rows are kept (one per district; CRDC schools are summed
+        as they arrive), never the raw pages."""
         ctx = SliceContext(sl.key.year, sl.key.fips, self.states)
         src = sl.source
         extra: dict = {}
+        rows: list[tuple] = []
         if src.name == "crdc_absenteeism":
-            staged = Counter()
+            sums = SchoolSums()
 
             def school_rows(kind):
-                def handle(results):
-                    rows = [r for r in (crdc_school_row(rec, ctx, kind) if isinstance(rec, dict) else
-                                        _malformed(ctx) for rec in results) if r]
-                    staged[kind] += len(rows)
-                    land.copy_rows(conn, src.name, rows, school=True)
-                return handle
+                return lambda results: sums.add(crdc_school_rows(_records(results, ctx), ctx, kind))
 
             pages, got = self._chain(src.endpoint, sl, school_rows("a"))
             if not sl.fallback_denominator:
                 p2, g2 = self._chain(src.denominator, sl, school_rows("e"))
                 pages, got = pages + p2, got + g2
-            extra["fallback"] = sl.fallback_denominator or (staged["a"] > 0 and staged["e"] == 0)
+            rows = sums.districts()
+            extra["fallback"] = sl.fallback_denominator or (len(sums) > 0 and not sums.has_enrollment())
         elif src.name == "saipe":
             scale = SaipeScale()
-
-            def handle(results):
-                land.copy_rows(conn, src.name, (r for r in (saipe_row(rec, ctx, scale) if isinstance(rec, dict)
-                                                            else _malformed(ctx) for rec in results) if r))
-            pages, got = self._chain(src.endpoint, sl, handle)
+            pages, got = self._chain(src.endpoint, sl,
+                                     lambda results: rows.extend(saipe_rows(_records(results, ctx), ctx, scale)))
             extra["saipe"] = scale
         else:
-            build = ROW_BUILDERS[src.name]
-
-            def handle(results):
-                land.copy_rows(conn, src.name, (r for r in (build(rec, ctx) if isinstance(rec, dict)
-                                                            else _malformed(ctx) for rec in results) if r))
-            pages, got = self._chain(src.endpoint, sl, handle)
-        return pages, got, ctx, extra
+            build = PAGE_BUILDERS[src.name]
+            pages, got = self._chain(src.endpoint, sl,
+                                     lambda results: rows.extend(build(_records(results, ctx), ctx)))
+        return pages, got, ctx, rows, extra
 
     def run_slice(self, sl: Slice, depends_on: Future | None = None) -> SliceResult:
         t0 = time.monotonic()
@@ -399,10 +385,9 @@ class Ingest:
                 if dep.status != "done":
                     raise SliceError(f"needs ccd_directory {sl.key.year} {sl.abbrev} (its enrollment is the "
                                      f"denominator), which failed")
-            conn = self._conn()
             for attempt in range(1, self.slice_attempts + 1):
                 try:
-                    pages, got, ctx, extra = self._fetch(conn, sl)
+                    pages, got, ctx, rows, extra = self._fetch(sl)
                     break
                 except CountMismatch as exc:
                     if attempt == self.slice_attempts:
@@ -411,7 +396,10 @@ class Ingest:
             counts = result.counts
             if ctx.unknown_fips:
                 counts["unknown_state_fips"] = sorted(ctx.unknown_fips)   # listed in the checkpoint
+                self.unknown_fips |= ctx.unknown_fips
+            conn = self._conn()
             with conn.transaction():
+                land.copy_rows(conn, sl.key.source, rows)
                 if sl.key.source == "crdc_absenteeism":
                     landed, more = land.land_crdc(conn, sl.key.year, extra["fallback"])
                 elif sl.key.source == "saipe":
@@ -427,7 +415,6 @@ class Ingest:
                         counts[k] += v
                     else:
                         counts[k] = v
-                counts["duplicates"] = _duplicates(conn, sl) if sl.key.source != "crdc_absenteeism" else 0
                 land.mark_done(conn, sl.key.source, sl.key.year, sl.key.fips, pages, got, landed,
                                values_nulled(counts), records_skipped(counts), _jsonable(counts))
             result.status, result.landed = "done", landed
@@ -471,13 +458,12 @@ def _q(params) -> str:
     return "&".join(f"{k}={v}" for k, v in params)
 
 
-def _malformed(ctx: SliceContext):
-    ctx.counts["skipped_malformed_record"] += 1
-    return None
-
-
-def _duplicates(conn, sl: Slice) -> int:
-    return conn.execute("SELECT count(*) - count(DISTINCT leaid) FROM ingest_stage").fetchone()[0]
+def _records(results: list, ctx: SliceContext) -> list[dict]:
+    """The page's records; anything that is not a JSON object is counted and dropped."""
+    recs = [r for r in results if type(r) is dict]
+    if len(recs) != len(results):
+        ctx.counts["skipped_malformed_record"] += len(results) - len(recs)
+    return recs
 
 
 def _jsonable(counts) -> dict:
@@ -547,107 +533,3 @@ def run_compute(conn) -> dict:
         raise IngestError("--compute: compute_all_benchmarks() is not installed in this database; install the "
                           "benchmark functions (district-benchmarks migrate) and run it again")
     return conn.execute("SELECT compute_all_benchmarks()").fetchone()[0]
-
-
-# ------------------------------------------------------------------------------------------------ command
-
-def _cb(parser):
-    def callback(ctx, param, value):
-        try:
-            return parser(value)
-        except ValueError as exc:
-            raise click.BadParameter(str(exc).split(": ", 1)[-1]) from None
-    return callback
-
-
-@click.command("ingest")
-@click.option("--years", default=DEFAULT_YEARS, show_default=True, callback=_cb(parse_years),
-              help="Survey years (fall of the school year): 2015-2022, 2019 or 2015,2017-2019. Years an "
-                   "endpoint does not have are skipped (and named).")
-@click.option("--states", default="all", show_default=True, callback=_cb(parse_states),
-              help="all, or postal abbreviations / FIPS codes: CA,TX or 06,48.")
-@click.option("--sources", default="all", show_default=True, callback=_cb(parse_sources),
-              help=f"all, or a comma list of: {', '.join(SOURCE_NAMES)}.")
-@click.option("--api-url", envvar="EDUCATIONDATA_API_URL", default=DEFAULT_API_URL, show_default=True,
-              help="Base URL of the API [env: EDUCATIONDATA_API_URL].")
-@click.option("--concurrency", type=click.IntRange(1, 32), default=4, show_default=True,
-              envvar="DISTRICT_BENCHMARKS_CONCURRENCY", help="Slices fetched at once.")
-@click.option("--refresh", is_flag=True, help="Fetch slices again even if they landed before.")
-@click.option("--save-raw", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
-              help="Also keep every raw page under DIR (gzip JSON, laid out by request path).")
-@click.option("--from-dir", type=click.Path(exists=True, file_okay=False, path_type=Path), metavar="DIR",
-              help="Replay pages saved with --save-raw (or loader/sample_data) instead of the network.")
-@click.option("--compute", is_flag=True, help="Run SELECT compute_all_benchmarks() afterwards.")
-@click.option("--timeout", type=click.FloatRange(0.01), default=60.0, show_default=True,
-              envvar="DISTRICT_BENCHMARKS_HTTP_TIMEOUT", help="Read timeout of a request, seconds.")
-@click.option("--deadline", type=click.FloatRange(0.01), default=300.0, show_default=True,
-              envvar="DISTRICT_BENCHMARKS_HTTP_DEADLINE", help="Wall-clock limit of one request, seconds.")
-@click.option("--retries", type=click.IntRange(0, 20), default=5, show_default=True,
-              envvar="DISTRICT_BENCHMARKS_HTTP_RETRIES", help="Retries of a failed request.")
-@click.option("--backoff", type=click.FloatRange(0), default=1.0, show_default=True,
-              envvar="DISTRICT_BENCHMARKS_HTTP_BACKOFF",
-              help="First retry backoff, seconds (doubles each time, plus up to as much jitter).")
-@dsn_option
-@click.pass_context
-@user_errors
-def ingest(ctx, years, states, sources, api_url, concurrency, refresh, save_raw, from_dir, compute, timeout,
-           deadline, retries, backoff, dsn):
-    """Fetch the Education Data API state by state into district_data_history and districts (resumable)."""
-    if save_raw and from_dir:
-        raise click.UsageError("--save-raw and --from-dir cannot be used together")
-    t0 = time.monotonic()
-    settings = HttpSettings(read_timeout=timeout, deadline=deadline, retries=retries, backoff=backoff,
-                            jitter=backoff, connect_timeout=min(10.0, timeout))
-    if from_dir:
-        client = DirClient(from_dir)
-    else:
-        try:
-            client = ApiClient(api_url, settings)
-        except ValueError as exc:
-            raise click.BadParameter(str(exc), param_hint="--api-url") from None
-        if save_raw:
-            save_raw.mkdir(parents=True, exist_ok=True)
-            client = SavingClient(client, save_raw)
-    conninfo, _ = resolve_conninfo(dsn)
-    console = Console(stderr=True)
-    with open_db(conninfo, autocommit=True) as conn:
-        if not conn.execute("SELECT to_regclass('public.ingest_slices') IS NOT NULL").fetchone()[0]:
-            raise IngestError("the database has no ingest_slices table; run `district-benchmarks migrate` first")
-        if not conn.execute("SELECT pg_try_advisory_lock(%s)", (INGEST_LOCK_KEY,)).fetchone()[0]:
-            raise IngestError("another ingest is running against this database; wait for it to finish")
-        state_map = dict(conn.execute("SELECT fips, abbrev FROM states WHERE fips <> '00' ORDER BY fips"))
-        fips_list = resolve_states(states, state_map)
-        plan = plan_slices(conn, client, sources, years, fips_list, state_map, refresh, bool(from_dir))
-        for note in plan.notes:
-            click.echo(f"note: {note}", err=True)
-        already = sum(r.skipped for r in plan.reports.values())
-        click.echo(f"{len(plan.todo):,} slice(s) to fetch from {client.base_url}"
-                   + (f"; {already:,} already done (use --refresh to fetch them again)" if already else ""),
-                   err=True)
-        runner = Ingest(conninfo, client, refresh=refresh, concurrency=concurrency)
-        runner.states = state_map
-        progress = (_RichProgress(len(plan.todo), console) if console.is_terminal
-                    else _PlainProgress(len(plan.todo)))
-        try:
-            with progress:
-                runner.run(plan, progress)
-        finally:
-            runner.close()
-            client.close()
-            write_refresh_logs(conn, plan, {
-                "years": format_years(years), "states": "all" if states is None else ",".join(states),
-                "refresh": refresh, "api": client.base_url})
-        out = Console()
-        if not out.is_terminal:
-            out = Console(width=140)
-        out.print(summary_table(plan, time.monotonic() - t0))
-        failed = [r for rep in plan.reports.values() for r in rep.failed]
-        for r in failed:
-            click.echo(_slice_line(r), err=True)
-        if compute:
-            result = run_compute(conn)
-            click.echo(f"compute_all_benchmarks(): {json.dumps(result)}")
-    if failed:
-        click.echo(f"{len(failed)} slice(s) failed; the others landed. Run the same command again to retry "
-                   f"them.", err=True)
-        ctx.exit(1)

@@ -1,17 +1,18 @@
 """Landing a slice: staging tables, one set-based upsert, and the slice's checkpoint, in one transaction.
 
-Rows are COPYed page by page into session-local temporary staging tables (outside any long transaction, so
-nothing is locked while the network is slow). Landing then runs in ONE transaction:
+A slice's cleaned rows (one per district; CRDC schools already summed) are COPYed into session-local
+temporary staging tables (ON COMMIT DELETE ROWS) inside the landing transaction, which then:
 
-1. duplicates of a district in the slice are resolved deterministically (DISTINCT ON leaid, preferring the
+1. resolves duplicates of a district in the slice deterministically (DISTINCT ON leaid, preferring the
    record with the most non-null values, then the larger values), whatever order the pages came in;
-2. one INSERT .. ON CONFLICT DO UPDATE .. WHERE (..) IS DISTINCT FROM (..) into district_data_history, so
-   unchanged rows are not rewritten;
-3. for ccd_directory, the district's identity columns in `districts`, only from a directory year at least as
-   new as the one already there (an older year never overwrites a newer one);
-4. the slice's 'done' row in ingest_slices.
+2. runs one INSERT .. ON CONFLICT DO UPDATE .. WHERE (..) IS DISTINCT FROM (..) into district_data_history,
+   so unchanged rows are not rewritten;
+3. for ccd_directory, upserts the district's identity columns in `districts`, only from a directory year at
+   least as new as the one already there (an older year never overwrites a newer one);
+4. writes the slice's 'done' row in ingest_slices.
 
-A process killed at any moment either committed the slice (and its checkpoint) or left no trace of it.
+No transaction is open while the network is slow, and a process killed at any moment either committed the
+slice (and its checkpoint) or left no trace of it.
 """
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
-from .normalize import SCHOOL_STAGE_COLUMNS, STAGE_COLUMNS
+from .normalize import CRDC_STAGE_COLUMNS, STAGE_COLUMNS
 
 STAGE_DDL = """
 CREATE TEMP TABLE IF NOT EXISTS ingest_stage (
@@ -42,14 +43,16 @@ CREATE TEMP TABLE IF NOT EXISTS ingest_stage (
     county_name              text,
     urban_centric_locale     smallint,
     agency_type              smallint
-);
-CREATE TEMP TABLE IF NOT EXISTS ingest_stage_school (
-    kind   "char"     NOT NULL,                -- 'a' chronically absent, 'e' CRDC enrollment
-    leaid  varchar(7) NOT NULL,
-    fips   varchar(2) NOT NULL,
-    school text       NOT NULL,
-    value  integer
-);
+) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS ingest_stage_crdc (  -- CRDC schools summed per district (normalize.SchoolSums)
+    leaid            varchar(7) NOT NULL,
+    schools          integer NOT NULL,
+    schools_unpaired integer NOT NULL,
+    absent_missing   integer NOT NULL,
+    absent_paired    bigint  NOT NULL,
+    enr_paired       bigint  NOT NULL,
+    absent_all       bigint  NOT NULL
+) ON COMMIT DELETE ROWS;
 """
 
 IDENTITY_COLUMNS = ("name", "state_fips", "state_abbrev", "city", "county_name", "urban_centric_locale",
@@ -71,13 +74,11 @@ def prepare(conn: psycopg.Connection) -> None:
     conn.execute(STAGE_DDL)
 
 
-def reset(conn: psycopg.Connection) -> None:
-    conn.execute("TRUNCATE ingest_stage, ingest_stage_school")
-
-
-def copy_rows(conn: psycopg.Connection, source: str, rows: Iterable[tuple], school: bool = False) -> None:
-    cols = SCHOOL_STAGE_COLUMNS if school else STAGE_COLUMNS[source]
-    table = "ingest_stage_school" if school else "ingest_stage"
+def copy_rows(conn: psycopg.Connection, source: str, rows: Iterable[tuple]) -> None:
+    """COPY rows into the staging table of `source` (the CRDC one takes SchoolSums.districts()). Must run in the
+    landing transaction: the staging tables empty themselves at commit."""
+    cols = CRDC_STAGE_COLUMNS if source == "crdc_absenteeism" else STAGE_COLUMNS[source]
+    table = "ingest_stage_crdc" if source == "crdc_absenteeism" else "ingest_stage"
     stmt = sql.SQL("COPY {} ({}) FROM STDIN").format(sql.Identifier(table),
                                                        sql.SQL(", ").join(map(sql.Identifier, cols)))
     with conn.cursor() as cur, cur.copy(stmt) as copy:
@@ -153,31 +154,18 @@ def land_district_source(conn: psycopg.Connection, source: str, metric_cols: tup
         ident = sql.SQL("0")
     parts.append(sql.SQL("""
         SELECT (SELECT count(*) FROM src), count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted),
-               {ident}
+               {ident}, (SELECT count(*) FROM ingest_stage) - (SELECT count(*) FROM src)
           FROM up""").format(ident=ident))
     row = conn.execute(sql.Composed(parts), {"year": year, "source": source}).fetchone()
     if source == "ccd_directory":
         extra["districts_identity_changed"] = row[3]
+    extra["duplicates"] = row[4]
     return Landed(row[0], row[1], row[2]), extra
 
 
 CRDC_RATES = """
-WITH s AS (
-    SELECT DISTINCT ON (kind, leaid, school) kind, leaid, school, value
-      FROM ingest_stage_school
-     ORDER BY kind, leaid, school, value DESC NULLS LAST
-), a AS (SELECT leaid, school, value AS absent FROM s WHERE kind = 'a'),
-   e AS (SELECT leaid, school, value AS enr FROM s WHERE kind = 'e'),
-d AS (
-    SELECT a.leaid,
-           count(*)                                                       AS schools,
-           count(*) FILTER (WHERE a.absent IS NULL OR e.enr IS NULL)      AS schools_unpaired,
-           count(*) FILTER (WHERE a.absent IS NULL)                       AS absent_missing,
-           sum(a.absent) FILTER (WHERE e.enr IS NOT NULL)                 AS absent_paired,
-           sum(e.enr) FILTER (WHERE a.absent IS NOT NULL)                 AS enr_paired,
-           sum(a.absent)                                                  AS absent_all
-      FROM a LEFT JOIN e ON e.leaid = a.leaid AND e.school = a.school
-     GROUP BY a.leaid
+WITH d AS (
+    SELECT * FROM ingest_stage_crdc
 ), r AS (
     SELECT d.*, c.enrollment AS ccd_enrollment,
            CASE WHEN %(fallback)s
@@ -211,7 +199,7 @@ SELECT stats.*, (SELECT count(*) FILTER (WHERE inserted) FROM up), (SELECT count
 
 
 def land_crdc(conn: psycopg.Connection, year: int, fallback: bool) -> tuple[Landed, dict]:
-    """Sum school rows to districts and upsert the chronic absenteeism rate. Runs inside the slice's transaction.
+    """The chronic absenteeism rate from the staged per-district sums; upserted. Runs in the slice's transaction.
 
     With CRDC enrollment (the normal case) numerator and denominator are summed over the same schools: those
     that report both a chronically-absent count and an enrollment. A school suppressed in either drops out

@@ -1,6 +1,8 @@
 """Turning raw API records into staging rows (SPEC §2 and §6).
 
-Every function here is pure apart from the `counts` Counter it updates, so each rule can be tested alone.
+Every function here is pure apart from the `counts` Counter it updates, so each rule can be tested alone. The
+value cleaners (parse_number, to_int, ...) are exact; the page functions (directory_rows, ...) apply them
+column by column, with a fast path for ordinary values.
 
 Rules
 - A negative number (the API's -1 missing, -2 not applicable, -3 suppressed, as a number or as a string like
@@ -17,7 +19,8 @@ Rules
   `skipped_bad_leaid`); a numeric leaid shorter than 7 digits is zero-padded (the API's leaid is a
   zero-padded 7-character string; `leaid_num` style integers lose the zero). A record of another year than
   the slice's is skipped (`skipped_wrong_year`). A record whose state (its `fips`, else the slice's) has no
-  row in `states` is skipped (`skipped_unknown_state`).
+  row in `states` is skipped (`skipped_unknown_state`). A page entry that is not a JSON object is skipped
+  (`skipped_malformed_record`).
 """
 from __future__ import annotations
 
@@ -43,7 +46,9 @@ STAGE_COLUMNS: dict[str, tuple[str, ...]] = {
     "edfacts_assess": ("leaid", "fips", "math_proficiency", "read_proficiency"),
     "saipe": ("leaid", "fips", "children_poverty_percent"),   # raw value; scaled to 0-100 when landing
 }
-SCHOOL_STAGE_COLUMNS = ("kind", "leaid", "fips", "school", "value")
+# CRDC: one row per district, summed from its schools (SchoolSums)
+CRDC_STAGE_COLUMNS = ("leaid", "schools", "schools_unpaired", "absent_missing", "absent_paired", "enr_paired",
+                      "absent_all")
 
 
 @dataclass
@@ -166,6 +171,8 @@ def clean_text(value) -> str | None:
 
 def clean_leaid(value) -> tuple[str | None, str | None]:
     """-> (7-digit leaid, None) or (None, reason) with reason 'skipped_no_leaid' or 'skipped_bad_leaid'."""
+    if type(value) is str and len(value) == 7 and value.isascii() and value.isdigit():
+        return value, None                                   # the usual case
     if value is None:
         return None, "skipped_no_leaid"
     if type(value) is int:
@@ -183,84 +190,131 @@ def clean_leaid(value) -> tuple[str | None, str | None]:
     return s.zfill(7), None
 
 
+_FIPS = {n: f"{n:02d}" for n in range(1, 100)}
+
+
 def clean_fips(value) -> str | None:
-    if type(value) is int and 0 < value < 100:
-        return f"{value:02d}"
+    if type(value) is int:
+        return _FIPS.get(value)
     if type(value) is str and value.strip().isdigit() and 0 < int(value) < 100:
         return f"{int(value):02d}"
     return None
 
 
-def is_all_students(rec: dict) -> bool:
-    for col in BREAKDOWN_COLUMNS:
-        v = rec.get(col)
-        if v is not None and v != 99 and v != "99":
-            return False
-    return True
+# ---------------------------------------------------------------------------------------------- pages
+# The functions below take a page (a list of records) at a time, column by column: the common case of each
+# value costs one list-comprehension step, and only unusual values go through the exact cleaners above.
+# (The loader's throughput is bound by this Python work; a record costs a few microseconds.)
+
+def identify(recs: list[dict], ctx: SliceContext,
+             breakdown: tuple[str, ...] = BREAKDOWN_COLUMNS) -> tuple[list[int], list[str], list[str]]:
+    """The records that can be used -> (their indexes, leaids, fips); the others are counted, each once, by
+    the first rule they break: breakdown row, wrong year, no/bad leaid, unknown state. `breakdown`: the
+    breakdown columns the endpoint has (its variable list); each must be 99 (or null) where a record has it."""
+    counts, n = ctx.counts, len(recs)
+    bad: set[int] = set()
+    for col in breakdown:
+        vals = [r.get(col) for r in recs]
+        if vals.count(None) + vals.count(99) != n:
+            bad.update(i for i, v in enumerate(vals) if v is not None and v != 99 and v != "99")
+    counts["breakdown_rows"] += len(bad)
+    years = [r.get("year") for r in recs]
+    if years.count(ctx.year) + years.count(None) != n:
+        want = str(ctx.year)
+        wrong = {i for i, v in enumerate(years)
+                 if i not in bad and v is not None and v != ctx.year and str(v).strip() != want}
+        counts["skipped_wrong_year"] += len(wrong)
+        bad |= wrong
+    raw = [r.get("leaid") for r in recs]
+    leaids = [v if type(v) is str and len(v) == 7 and v.isdigit() and v.isascii() else None for v in raw]
+    for i, v in enumerate(leaids):
+        if v is None and i not in bad:
+            leaids[i], why = clean_leaid(raw[i])
+            if why:
+                counts[why] += 1
+                bad.add(i)
+    raw = [r.get("fips") for r in recs]
+    fips = [(_FIPS.get(v) if type(v) is int else clean_fips(v)) or ctx.fips for v in raw]
+    if not ctx.states.keys() >= set(fips):
+        for i, f in enumerate(fips):
+            if f not in ctx.states and i not in bad:
+                counts["skipped_unknown_state"] += 1
+                ctx.unknown_fips.add(f)
+                bad.add(i)
+    if not bad:
+        return list(range(n)), leaids, fips
+    idx = [i for i in range(n) if i not in bad]
+    return idx, [leaids[i] for i in idx], [fips[i] for i in idx]
 
 
-def _identify(rec: dict, ctx: SliceContext) -> tuple[str, str] | None:
-    """Checks common to every record -> (leaid, fips), or None (counted) when the record is not used."""
-    counts = ctx.counts
-    if not is_all_students(rec):
-        counts["breakdown_rows"] += 1
-        return None
-    year = rec.get("year")
-    if year is not None and year != ctx.year and str(year).strip() != str(ctx.year):
-        counts["skipped_wrong_year"] += 1
-        return None
-    leaid, why = clean_leaid(rec.get("leaid"))
-    if leaid is None:
-        counts[why] += 1
-        return None
-    fips = clean_fips(rec.get("fips")) or ctx.fips
-    if fips not in ctx.states:
-        counts["skipped_unknown_state"] += 1
-        ctx.unknown_fips.add(fips)
-        return None
-    return leaid, fips
+def ints(col: list, counts: Counter, limit: int = INT_MAX) -> list:
+    return [v if v is None or (type(v) is int and 0 <= v <= limit) else to_int(v, counts, limit) for v in col]
 
 
-# ---------------------------------------------------------------------------------------------- sources
+def numerics(col: list, counts: Counter, precision: int) -> list:
+    """Values for numeric(precision, 2). A plain non-negative number safely below the column's limit is passed
+    on as it is: PostgreSQL rounds it to cents (half away from zero) when it is COPYed into the staging table,
+    exactly as to_numeric() would."""
+    fast = 10.0 ** (precision - 2) - 0.01
+    return [v if v is None or ((type(v) is float or type(v) is int) and 0 <= v < fast)
+            else to_numeric(v, counts, precision) for v in col]
 
-def directory_row(rec: dict, ctx: SliceContext):
-    ids = _identify(rec, ctx)
-    if ids is None:
-        return None
+
+def percents(col: list, counts: Counter) -> list:
+    return [v if v is None or ((type(v) is float or type(v) is int) and 0 <= v <= 99.99)
+            else to_percent(v, counts) for v in col]
+
+
+def texts(col: list) -> list:
+    return [v if type(v) is str and v and v.strip() is v and v not in CODED_TEXT and "\x00" not in v
+            else clean_text(v) for v in col]
+
+
+# Breakdown columns of each endpoint, from the API's variable lists (CCD directory and finance and SAIPE
+# have none; CRDC's race/sex routes carry disability, lep and homeless too).
+BREAKDOWN_BY_SOURCE = {
+    "ccd_directory": (), "ccd_finance": (), "saipe": (),
+    "edfacts_grad": ("race", "lep", "homeless", "disability", "econ_disadvantaged", "foster_care"),
+    "edfacts_assess": BREAKDOWN_COLUMNS,
+    "crdc_absenteeism": ("race", "sex", "disability", "lep", "homeless"),
+}
+
+
+def _page(recs: list[dict], ctx: SliceContext, source: str):
+    """-> (leaids, fips, column getter) of the usable records."""
+    idx, leaids, fips = identify(recs, ctx, BREAKDOWN_BY_SOURCE[source])
+    used = recs if len(idx) == len(recs) else [recs[i] for i in idx]
+    return leaids, fips, (lambda name: [r.get(name) for r in used])
+
+
+def directory_rows(recs: list[dict], ctx: SliceContext) -> list[tuple]:
+    leaids, fips, col = _page(recs, ctx, "ccd_directory")
     c = ctx.counts
-    return (*ids,
-            to_int(rec.get("enrollment"), c),
-            to_int(rec.get("spec_ed_students"), c),
-            to_int(rec.get("english_language_learners"), c),
-            to_numeric(rec.get("teachers_total_fte"), c, 10),
-            clean_text(rec.get("lea_name")),
-            clean_text(rec.get("city_location")) or clean_text(rec.get("city_mailing")),
-            clean_text(rec.get("county_name")),
-            to_int(rec.get("urban_centric_locale"), c, SMALLINT_MAX),
-            to_int(rec.get("agency_type"), c, SMALLINT_MAX))
+    city = [a or b for a, b in zip(texts(col("city_location")), texts(col("city_mailing")))]
+    return list(zip(leaids, fips, ints(col("enrollment"), c), ints(col("spec_ed_students"), c),
+                    ints(col("english_language_learners"), c), numerics(col("teachers_total_fte"), c, 10),
+                    texts(col("lea_name")), city, texts(col("county_name")),
+                    ints(col("urban_centric_locale"), c, SMALLINT_MAX), ints(col("agency_type"), c, SMALLINT_MAX)))
 
 
-def finance_row(rec: dict, ctx: SliceContext):
-    ids = _identify(rec, ctx)
-    if ids is None:
-        return None
-    return (*ids, per_pupil(rec.get("exp_current_elsec_total"), rec.get("enrollment_fall_responsible"), ctx.counts))
-
-
-def grad_row(rec: dict, ctx: SliceContext):
-    ids = _identify(rec, ctx)
-    if ids is None:
-        return None
-    return (*ids, to_percent(rec.get("grad_rate_midpt"), ctx.counts))
-
-
-def assess_row(rec: dict, ctx: SliceContext):
-    ids = _identify(rec, ctx)
-    if ids is None:
-        return None
+def finance_rows(recs: list[dict], ctx: SliceContext) -> list[tuple]:
+    """Per-pupil spending = exp_current_elsec_total ÷ enrollment_fall_responsible, exact (Decimal)."""
+    leaids, fips, col = _page(recs, ctx, "ccd_finance")
     c = ctx.counts
-    return (*ids, to_percent(rec.get("math_test_pct_prof_midpt"), c),
-            to_percent(rec.get("read_test_pct_prof_midpt"), c))
+    return [(leaid, f, per_pupil(total, pupils, c)) for leaid, f, total, pupils in
+            zip(leaids, fips, col("exp_current_elsec_total"), col("enrollment_fall_responsible"))]
+
+
+def grad_rows(recs: list[dict], ctx: SliceContext) -> list[tuple]:
+    leaids, fips, col = _page(recs, ctx, "edfacts_grad")
+    return list(zip(leaids, fips, percents(col("grad_rate_midpt"), ctx.counts)))
+
+
+def assess_rows(recs: list[dict], ctx: SliceContext) -> list[tuple]:
+    leaids, fips, col = _page(recs, ctx, "edfacts_assess")
+    c = ctx.counts
+    return list(zip(leaids, fips, percents(col("math_test_pct_prof_midpt"), c),
+                    percents(col("read_test_pct_prof_midpt"), c)))
 
 
 class SaipeScale:
@@ -275,17 +329,17 @@ class SaipeScale:
     def __init__(self) -> None:
         self.fraction_votes = 0
         self.percent_votes = 0
-        self.max_value: Decimal | None = None
+        self.max_value: float | None = None
 
     def observe(self, pct, children, poor) -> None:
         if pct is None:
             return
-        pct = Decimal(pct)
+        pct = float(pct)
         if self.max_value is None or pct > self.max_value:
             self.max_value = pct
         if children and poor is not None and children > 0 and poor <= children:
-            share = Decimal(poor) / Decimal(children)
-            d_frac, d_pct = abs(pct - share), abs(pct - share * HUNDRED)
+            share = float(poor) / float(children)
+            d_frac, d_pct = abs(pct - share), abs(pct - share * 100)
             if d_frac < d_pct:
                 self.fraction_votes += 1
             elif d_pct < d_frac:
@@ -301,39 +355,90 @@ class SaipeScale:
                 "saipe_votes_fraction": self.fraction_votes, "saipe_votes_percent": self.percent_votes}
 
 
-def saipe_row(rec: dict, ctx: SliceContext, scale: SaipeScale):
-    ids = _identify(rec, ctx)
-    if ids is None:
-        return None
+def saipe_rows(recs: list[dict], ctx: SliceContext, scale: SaipeScale) -> list[tuple]:
+    """The share in poverty as received (scaled to 0-100 when the slice lands, once its scale is known)."""
+    leaids, fips, col = _page(recs, ctx, "saipe")
     c = ctx.counts
-    pct = parse_number(rec.get("est_population_5_17_poverty_pct"), c)
-    scratch: Counter = Counter()     # the counts are only evidence for the scale; their junk is not ours
-    scale.observe(pct, parse_number(rec.get("est_population_5_17"), scratch),
-                  parse_number(rec.get("est_population_5_17_poverty"), scratch))
-    if pct is not None and pct > 100:
-        c["nulled_out_of_range"] += 1      # neither a fraction nor a percentage
-        pct = None
-    return (*ids, pct)
+    scratch: Counter = Counter()     # the two counts are only evidence for the scale; their junk is not ours
+    out = []
+    for leaid, f, raw, kids, poor in zip(leaids, fips, col("est_population_5_17_poverty_pct"),
+                                         col("est_population_5_17"), col("est_population_5_17_poverty")):
+        pct = raw if (type(raw) is float or type(raw) is int) and 0 <= raw <= 100 else parse_number(raw, c)
+        if pct is not None and pct > 100:
+            c["nulled_out_of_range"] += 1      # neither a fraction nor a percentage
+            pct = None
+        scale.observe(pct, kids if type(kids) is int else parse_number(kids, scratch),
+                      poor if type(poor) is int else parse_number(poor, scratch))
+        out.append((leaid, f, pct))
+    return out
 
 
-def crdc_school_row(rec: dict, ctx: SliceContext, kind: str):
-    """kind 'a': students_chronically_absent; 'e': enrollment_crdc. One row per school (all-students row)."""
-    ids = _identify(rec, ctx)
-    if ids is None:
-        return None
-    school = clean_text(rec.get("crdc_id")) or clean_text(rec.get("ncessch"))
-    if school is None:
-        ctx.counts["skipped_no_school_id"] += 1
-        return None
-    field_name = "students_chronically_absent" if kind == "a" else "enrollment_crdc"
-    return (kind, *ids, school, to_int(rec.get(field_name), ctx.counts))
+def crdc_school_rows(recs: list[dict], ctx: SliceContext, kind: str) -> list[tuple]:
+    """kind 'a': students_chronically_absent; 'e': enrollment_crdc. One row per school (its all-students row),
+    identified by crdc_id, else ncessch; a row with neither is skipped (skipped_no_school_id)."""
+    leaids, fips, col = _page(recs, ctx, "crdc_absenteeism")
+    values = ints(col("students_chronically_absent" if kind == "a" else "enrollment_crdc"), ctx.counts)
+    schools = texts(col("crdc_id"))
+    if None in schools:
+        schools = [a or b for a, b in zip(schools, texts(col("ncessch")))]
+    missing = schools.count(None)
+    if missing:
+        ctx.counts["skipped_no_school_id"] += missing
+    return [(kind, leaid, f, school, v) for leaid, f, school, v in zip(leaids, fips, schools, values)
+            if school is not None]
 
 
-ROW_BUILDERS = {
-    "ccd_directory": directory_row,
-    "ccd_finance": finance_row,
-    "edfacts_grad": grad_row,
-    "edfacts_assess": assess_row,
+class SchoolSums:
+    """CRDC school rows of one slice, summed to their districts.
+
+    A school listed twice keeps its largest count (deterministic whatever the page order). For each district:
+    schools (with a chronically-absent row), schools_unpaired (absent count or CRDC enrollment missing),
+    absent_missing, absent_paired / enr_paired (sums over the schools that have both), absent_all (sum of
+    the counts present). loader/land.py turns these into the rate.
+    """
+
+    def __init__(self) -> None:
+        self.values: dict[str, dict[tuple[str, str], int | None]] = {"a": {}, "e": {}}
+
+    def add(self, rows: list[tuple]) -> None:
+        for kind, leaid, _fips, school, v in rows:
+            d = self.values[kind]
+            key = (leaid, school)
+            if key not in d or (v is not None and (d[key] is None or v > d[key])):
+                d[key] = v
+
+    def districts(self) -> list[tuple]:
+        enr = self.values["e"]
+        out: dict[str, list[int]] = {}
+        for key, absent in self.values["a"].items():
+            e = enr.get(key)
+            t = out.get(key[0])
+            if t is None:
+                t = out[key[0]] = [0, 0, 0, 0, 0, 0]
+            t[0] += 1
+            if absent is None or e is None:
+                t[1] += 1
+            if absent is None:
+                t[2] += 1
+            else:
+                t[5] += absent
+                if e is not None:
+                    t[3] += absent
+                    t[4] += e
+        return [(leaid, *t) for leaid, t in sorted(out.items())]
+
+    def __len__(self) -> int:
+        return len(self.values["a"])
+
+    def has_enrollment(self) -> bool:
+        return bool(self.values["e"])
+
+
+PAGE_BUILDERS = {
+    "ccd_directory": directory_rows,
+    "ccd_finance": finance_rows,
+    "edfacts_grad": grad_rows,
+    "edfacts_assess": assess_rows,
 }
 
 NULLED_KEYS = ("nulled_negative", "nulled_junk", "nulled_out_of_range")

@@ -32,8 +32,12 @@ CCD_DIRECTORY = Endpoint("ccd_directory", "school-districts/ccd/directory/{year}
                          "school-districts/ccd/directory/{year}/")
 CCD_FINANCE = Endpoint("ccd_finance", "school-districts/ccd/finance/{year}/",
                        "school-districts/ccd/finance/{year}/")
+# The grad-rates route has one row per district x subgroup; its subgroup columns are API filters, so only the
+# all-students row is requested (and checked again on arrival).
 EDFACTS_GRAD = Endpoint("edfacts_grad", "school-districts/edfacts/grad-rates/{year}/",
-                        "school-districts/edfacts/grad-rates/{year}/")
+                        "school-districts/edfacts/grad-rates/{year}/",
+                        (("race", "99"), ("lep", "99"), ("homeless", "99"), ("disability", "99"),
+                         ("econ_disadvantaged", "99"), ("foster_care", "99")))
 EDFACTS_ASSESS = Endpoint("edfacts_assess", "school-districts/edfacts/assessments/{year}/grade-99/",
                           "school-districts/edfacts/assessments/{year}/{grade_edfacts}/")
 # CRDC is published per school only. The race/sex routes carry one row per school x race x sex; the API filters

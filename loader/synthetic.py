@@ -99,7 +99,7 @@ class World:
             swd=rng.uniform(0.08, 0.20), ell=rng.uniform(0.0, 0.30) ** 1.5, str_ratio=rng.uniform(11, 24),
             per_pupil=rng.uniform(9_000, 24_000), grad=rng.uniform(62, 98), math=rng.uniform(15, 75),
             read=rng.uniform(20, 80), absent=rng.uniform(5, 38), poverty=rng.uniform(0.03, 0.45),
-            schools=max(1, min(40, enrollment // 450 + rng.randrange(0, 2))))
+            schools=max(1, min(40, enrollment // 800 + rng.randrange(0, 2))))
 
     def has(self, endpoint_key: str, year: int) -> bool:
         return year in self.years.get(endpoint_key, set())

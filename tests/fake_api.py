@@ -79,7 +79,7 @@ class Fault:
 class FakeApi:
     def __init__(self, page_size: int = 10_000, years: dict[str, str] | None = None, world=None,
                  honour_filters: bool = True, next_mode: str = "full", delay: float = 0.0,
-                 catalogue: bool = True):
+                 catalogue: bool = True, cache_bodies: bool = False):
         self.page_size = page_size
         self.years = {k: parse_years(v[2]) for k, v in ROUTES.items()}
         for k, v in (years or {}).items():
@@ -89,6 +89,8 @@ class FakeApi:
         self.next_mode = next_mode            # full | drop_query | other_host
         self.delay = delay                    # seconds before answering each data page
         self.catalogue = catalogue
+        self.cache_bodies = cache_bodies      # keep each page's JSON once made (benchmarks: serve at wire speed)
+        self._bodies: dict[str, bytes] = {}
         self.static: dict[tuple[str, int, int], list[dict]] = {}
         self.faults: list[Fault] = []
         self.log: list[tuple[str, dict]] = []
@@ -176,6 +178,8 @@ class FakeApi:
         if fault and fault.kind == "malformed":
             return Response('{"count": 3, "next": null, "results": [{"leaid": "01', content_type="application/json")
 
+        if self.cache_bodies and not fault and request.full_path in self._bodies:
+            return Response(self._bodies[request.full_path], content_type="application/json")
         if rel == "api-endpoints/":
             if not self.catalogue:
                 return _json({"detail": "Not found."}, 404)
@@ -205,6 +209,8 @@ class FakeApi:
         nxt = self._link(request, args, page + 1) if start + self.page_size < total else None
         prev = self._link(request, args, page - 1) if page > 1 else None
         body = json.dumps({"count": count, "next": nxt, "previous": prev, "results": chunk}).encode()
+        if self.cache_bodies and not fault:
+            self._bodies[request.full_path] = body
         if fault and fault.kind == "trickle":
             return Response(_trickle(body, fault.seconds), content_type="application/json",
                             direct_passthrough=True)

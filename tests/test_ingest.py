@@ -180,6 +180,7 @@ def test_lands_every_source_with_the_cleaning_rules(dsn, conn, fake):
                                                   "absent_from_dir": 0, "failed": 0}
     assert logs["edfacts_grad"][3]["years_skipped"] == [2020, 2021, 2022]
     assert "edfacts_grad: 2020-2022 not in the API (it has 2010-2019); skipped" in r.output
+    assert "1 record(s) of a state with no row in `states` (fips 03) were skipped" in r.output
 
 
 def test_only_years_the_api_has_are_requested(dsn, fake):
@@ -369,8 +370,10 @@ def test_states_by_abbreviation_or_fips(dsn, fake):
     assert sorted(q["fips"] for p, q in fake.log if p != "api-endpoints/") == ["10", "10", "10", "10", "6"]
 
 
-def test_another_ingest_running_is_refused(dsn, conn, fake):
+def test_another_ingest_running_is_refused(dsn, conn, fake, monkeypatch):
+    from loader import ingest_cmd
     from loader.ingest import INGEST_LOCK_KEY
+    monkeypatch.setattr(ingest_cmd, "LOCK_WAIT_SECONDS", 0.2)
     with psycopg.connect(dsn, autocommit=True) as other:
         other.execute("SELECT pg_advisory_lock(%s)", (INGEST_LOCK_KEY,))
         r = ingest(dsn, fake, "--states", "DE", "--years", "2021")

@@ -9,15 +9,22 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from loader.normalize import (SaipeScale, SliceContext, assess_row, clean_leaid, clean_text, crdc_school_row,
-                              directory_row, finance_row, grad_row, is_all_students, parse_number, per_pupil,
-                              records_skipped, saipe_row, to_int, to_numeric, to_percent, values_nulled)
+from loader.normalize import (SaipeScale, SchoolSums, SliceContext, assess_rows, clean_leaid, clean_text, crdc_school_rows,
+                              directory_rows, finance_rows, grad_rows, identify, numerics,
+                              parse_number, per_pupil, percents, records_skipped, saipe_rows, to_int, to_numeric,
+                              to_percent, values_nulled)
 
 STATES = {"10": "DE", "06": "CA"}
 
 
 def ctx(year=2021, fips="10"):
     return SliceContext(year, fips, STATES)
+
+
+def one(page_fn, rec, c, *args):
+    """The row a page of one record gives, or None."""
+    rows = page_fn([rec], c, *args)
+    return rows[0] if rows else None
 
 
 @pytest.mark.parametrize("raw, expected, counted", [
@@ -89,17 +96,17 @@ def test_clean_text_drops_codes_and_blanks():
 
 
 def test_all_students_row_needs_every_present_breakdown_column_at_99():
-    assert is_all_students({"leaid": "1"})
-    assert is_all_students({"race": 99, "sex": "99", "lep": 99, "homeless": None})
-    assert not is_all_students({"race": 99, "sex": 1})
-    assert not is_all_students({"race": 99, "econ_disadvantaged": 1})
-    assert not is_all_students({"grade_edfacts": 8, "race": 99})
-    assert not is_all_students({"military_connected": 1})
+    recs = [{"leaid": "1000001"}, {"leaid": "1000002", "race": 99, "sex": "99", "lep": 99, "homeless": None},
+            {"leaid": "1000003", "race": 99, "sex": 1}, {"leaid": "1000004", "race": 99, "econ_disadvantaged": 1},
+            {"leaid": "1000005", "grade_edfacts": 8, "race": 99}, {"leaid": "1000006", "military_connected": 1}]
+    c = ctx()
+    assert identify(recs, c)[1] == ["1000001", "1000002"]
+    assert c.counts == Counter(breakdown_rows=4)
 
 
 def test_directory_row_cleans_every_field():
     c = ctx()
-    row = directory_row({"leaid": "1000002", "year": 2021, "fips": 10, "lea_name": "-2", "enrollment": "-2",
+    row = one(directory_rows, {"leaid": "1000002", "year": 2021, "fips": 10, "lea_name": "-2", "enrollment": "-2",
                          "spec_ed_students": -1, "english_language_learners": "N/A", "teachers_total_fte": 1e12,
                          "city_location": None, "city_mailing": "Smyrna", "county_name": "Kent County",
                          "urban_centric_locale": 41, "agency_type": 99999}, c)
@@ -116,25 +123,25 @@ def test_directory_row_cleans_every_field():
 ])
 def test_unusable_records_are_skipped_and_counted(rec, reason):
     c = ctx()
-    assert directory_row(rec, c) is None
+    assert one(directory_rows, rec, c) is None
     assert c.counts == Counter({reason: 1})
     assert records_skipped(c.counts) == 1
 
 
 def test_missing_fips_means_the_state_queried_and_string_year_is_fine():
     c = ctx()
-    assert finance_row({"leaid": "1000004", "year": "2021", "exp_current_elsec_total": 500.0,
+    assert one(finance_rows, {"leaid": "1000004", "year": "2021", "exp_current_elsec_total": 500.0,
                         "enrollment_fall_responsible": 4}, c) == ("1000004", "10", Decimal("125.00"))
 
 
 def test_edfacts_rows_keep_only_the_all_students_row():
     c = ctx()
     base = {"leaid": "1000001", "year": 2021, "fips": 10, "race": 99, "lep": 99, "disability": 99}
-    assert grad_row(dict(base, grad_rate_midpt=87), c) == ("1000001", "10", Decimal("87.00"))
-    assert grad_row(dict(base, race=1, grad_rate_midpt=90), c) is None
-    assert grad_row(dict(base, grad_rate_midpt=101), c) == ("1000001", "10", None)
-    assert assess_row(dict(base, grade_edfacts=99, math_test_pct_prof_midpt=45.5,
-                           read_test_pct_prof_midpt="-3"), c) == ("1000001", "10", Decimal("45.50"), None)
+    assert one(grad_rows, dict(base, grad_rate_midpt=87), c) == ("1000001", "10", 87)
+    assert one(grad_rows, dict(base, race=1, grad_rate_midpt=90), c) is None
+    assert one(grad_rows, dict(base, grad_rate_midpt=101), c) == ("1000001", "10", None)
+    assert one(assess_rows, dict(base, grade_edfacts=99, math_test_pct_prof_midpt=45.5,
+                                 read_test_pct_prof_midpt="-3"), c) == ("1000001", "10", 45.5, None)
     assert c.counts == Counter(breakdown_rows=1, nulled_out_of_range=1, nulled_negative=1)
 
 
@@ -142,11 +149,24 @@ def test_crdc_school_rows_need_a_school_id():
     c = ctx()
     rec = {"leaid": "1000001", "year": 2021, "fips": 10, "race": 99, "sex": 99, "crdc_id": "A1",
            "students_chronically_absent": 30}
-    assert crdc_school_row(rec, c, "a") == ("a", "1000001", "10", "A1", 30)
-    assert crdc_school_row(dict(rec, crdc_id=None, ncessch="100000100001"), c, "a")[3] == "100000100001"
-    assert crdc_school_row(dict(rec, crdc_id=None), c, "a") is None
-    assert crdc_school_row(dict(rec, enrollment_crdc=-3), c, "e") == ("e", "1000001", "10", "A1", None)
+    assert one(crdc_school_rows, rec, c, "a") == ("a", "1000001", "10", "A1", 30)
+    assert one(crdc_school_rows, dict(rec, crdc_id=None, ncessch="100000100001"), c, "a")[3] == "100000100001"
+    assert one(crdc_school_rows, dict(rec, crdc_id=None), c, "a") is None
+    assert one(crdc_school_rows, dict(rec, enrollment_crdc=-3), c, "e") == ("e", "1000001", "10", "A1", None)
     assert c.counts == Counter(skipped_no_school_id=1, nulled_negative=1)
+
+
+def test_school_sums_pair_each_schools_count_with_its_enrollment():
+    sums = SchoolSums()
+    sums.add([("a", "1", "10", "s1", 30), ("a", "1", "10", "s2", None), ("a", "1", "10", "s3", 20),
+              ("a", "1", "10", "s3", 15),                    # listed twice: the larger count stays
+              ("a", "2", "10", "t1", 10), ("a", "3", "10", "u1", 0)])
+    sums.add([("e", "1", "10", "s1", 300), ("e", "1", "10", "s2", 200), ("e", "1", "10", "s3", 100),
+              ("e", "1", "10", "s9", 999),                   # no absenteeism row: not a school of the sums
+              ("e", "2", "10", "t1", None), ("e", "3", "10", "u1", 50)])
+    # (leaid, schools, unpaired, absent missing, absent paired, enrollment paired, absent all)
+    assert sums.districts() == [("1", 3, 1, 1, 50, 400, 50), ("2", 1, 1, 0, 0, 0, 10), ("3", 1, 0, 0, 0, 50, 0)]
+    assert len(sums) == 5 and sums.has_enrollment()
 
 
 def test_saipe_scale_follows_the_counts_when_present():
@@ -172,9 +192,27 @@ def test_saipe_row_keeps_the_raw_share_and_nulls_impossible_values():
     c, s = ctx(), SaipeScale()
     base = {"leaid": "1000001", "year": 2021, "fips": 10, "est_population_5_17": 1000,
             "est_population_5_17_poverty": 123}
-    assert saipe_row(dict(base, est_population_5_17_poverty_pct=0.123), c, s) == ("1000001", "10", Decimal("0.123"))
-    assert saipe_row(dict(base, est_population_5_17_poverty_pct=250), c, s)[2] is None
+    assert one(saipe_rows, dict(base, est_population_5_17_poverty_pct=0.123), c, s) == ("1000001", "10", 0.123)
+    assert one(saipe_rows, dict(base, est_population_5_17_poverty_pct="0.125"), c, s)[2] == Decimal("0.125")
+    assert one(saipe_rows, dict(base, est_population_5_17_poverty_pct=250), c, s)[2] is None
     assert c.counts == Counter(nulled_out_of_range=1)
+
+
+def test_a_page_is_checked_record_by_record():
+    c = ctx()
+    recs = [{"leaid": "1000001", "race": 99}, {"leaid": "1000002", "race": 1}, {"leaid": None},
+            {"leaid": "1000004", "year": 2019}, {"leaid": 1000005, "fips": 6}, {"leaid": "1000006", "fips": 3}]
+    idx, leaids, fips = identify(recs, c)
+    assert (idx, leaids, fips) == ([0, 4], ["1000001", "1000005"], ["10", "06"])
+    assert c.counts == Counter(breakdown_rows=1, skipped_no_leaid=1, skipped_wrong_year=1, skipped_unknown_state=1)
+    assert c.unknown_fips == {"03"}
+
+
+def test_the_fast_paths_pass_ordinary_values_through_and_clean_the_rest():
+    c = Counter()
+    assert numerics([12.345, 7, None, -1, "3.5", 1e12], c, 10) == [12.345, 7, None, None, Decimal("3.50"), None]
+    assert percents([99.99, 100.004, 100.006, 0.0], c) == [99.99, Decimal("100.00"), None, 0.0]
+    assert c == Counter(nulled_negative=1, nulled_out_of_range=2)
 
 
 json_values = st.recursive(
@@ -186,6 +224,8 @@ json_values = st.recursive(
 @given(json_values)
 def test_no_json_value_breaks_the_cleaners(value):
     c = Counter()
+    for v in numerics([value], c, 10) + percents([value], c):
+        assert v is None or 0 <= v < 10**8
     for v in (parse_number(value, c), to_int(value, c), to_numeric(value, c, 5), to_percent(value, c)):
         assert v is None or v >= 0
     p = to_percent(value, c)
@@ -200,5 +240,7 @@ def test_no_json_value_breaks_the_cleaners(value):
                                         "teachers_total_fte", "spec_ed_students"]), json_values))
 def test_no_record_breaks_a_row_builder(rec):
     c = ctx()
-    row = directory_row(rec, c)
+    row = one(directory_rows, rec, c)
     assert row is None or (len(row[0]) == 7 and row[0].isdigit())
+    for v in row or ():
+        assert not isinstance(v, (int, float, Decimal)) or v >= 0
