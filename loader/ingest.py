@@ -526,10 +526,9 @@ def summary_table(plan: Plan, seconds: float) -> Table:
     return t
 
 
-def run_compute(conn) -> dict:
+def require_compute_function(conn) -> None:
     exists = conn.execute("SELECT EXISTS (SELECT 1 FROM pg_proc WHERE proname = 'compute_all_benchmarks' "
                           "AND pronamespace = 'public'::regnamespace)").fetchone()[0]
     if not exists:
         raise IngestError("--compute: compute_all_benchmarks() is not installed in this database; install the "
                           "benchmark functions (district-benchmarks migrate) and run it again")
-    return conn.execute("SELECT compute_all_benchmarks()").fetchone()[0]

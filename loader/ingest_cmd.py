@@ -18,7 +18,7 @@ from .cli import dsn_option, open_db, user_errors
 from .db import resolve_conninfo
 from .ingest import (DEFAULT_YEARS, INGEST_LOCK_KEY, Ingest, IngestError, _PlainProgress, _RichProgress,
                      _slice_line, parse_sources, parse_states, parse_years, plan_slices, resolve_states,
-                     run_compute, summary_table, write_refresh_logs)
+                     require_compute_function, summary_table, write_refresh_logs)
 from .rawstore import DirClient, SavingClient
 from .sources import SOURCE_NAMES, format_years
 
@@ -138,7 +138,9 @@ def ingest(ctx, years, states, sources, api_url, concurrency, refresh, save_raw,
                 click.echo(f"note: {unknown:,} record(s) of a state with no row in `states` (fips "
                            f"{', '.join(codes)}) were skipped", err=True)
             if compute:
-                result = run_compute(conn)
+                from .ops_cli import run_compute  # logs a failed run in data_refresh_logs
+                require_compute_function(conn)
+                result = run_compute(conninfo, [])
                 click.echo(f"compute_all_benchmarks(): {json.dumps(result)}")
         finally:
             # explicitly: a closed connection's lock lingers until its server process has exited
