@@ -4,8 +4,11 @@
  * Owns: a benchmark run — the order of the steps, the run's lock, its data_refresh_logs row and summary.
  *
  * Contract (SPEC §4):
- *   - Runs compute_current_values() (only when refresh_current), compute_state_averages(),
- *     compute_district_trends(), compute_deltas_quartiles(), in that order, in the caller's transaction
+ *   - Runs compute_current_values() (only when refresh_current), compute_state_averages(), then the
+ *     trends and the deltas/tiers — the rules of compute_district_trends() and compute_deltas_quartiles(),
+ *     taken from the same internal functions benchmarks_trend_values() / benchmarks_delta_values(), the
+ *     deltas using the fresh swd_pct / ell_pct — written in ONE UPDATE per district (a row updated twice in
+ *     a transaction costs a second row version and a foreign-key re-check), in the caller's transaction
  *     (one transaction: a function cannot commit), under pg_advisory_xact_lock(benchmarks_lock_key()), so
  *     concurrent runs queue and the second one computes from what the first committed. Call it in READ
  *     COMMITTED (the default): a REPEATABLE READ snapshot taken before the lock was granted could not see
@@ -15,9 +18,13 @@
  *     is not a failed record; see out_of_range), started_at / completed_at, details = the summary.
  *   - Returns the summary: version, refresh_current, states_changed, districts_changed (district row
  *     writes summed over the steps: a district changed by two steps counts twice; 0 means nothing
- *     changed), out_of_range (values stored as NULL because they did not fit their column), duration_ms,
+ *     changed), districts_written (district rows actually written: current values + the combined
+ *     trends/deltas write), out_of_range (values stored as NULL because they did not fit their column), duration_ms,
  *     lock_wait_ms (time spent queueing behind another run, not part of duration_ms), and
- *     steps: {step: {rows_changed, out_of_range, ms}} for each step that ran.
+ *     steps: {step: {rows_changed, out_of_range, ms}} for each step that ran; district_trends.rows_changed
+ *     and deltas_quartiles.rows_changed count the rows whose trend / delta-and-tier columns changed, the
+ *     district_trends ms is computing the trends, the deltas_quartiles ms computing deltas and tiers plus the
+ *     combined write.
  *   - On any error every change of the run is rolled back with the transaction and the error is raised
  *     to the caller. That includes the log row: a failed run leaves no row here (PostgreSQL has no
  *     autonomous transactions); the caller records the failure — the CLI writes a 'failed' row in its
@@ -41,6 +48,11 @@ DECLARE
     v_districts       integer := 0;
     v_out_of_range    integer := 0;
     v_step_oor        integer;
+    v_trends_rows     integer;
+    v_trends_oor      integer;
+    v_trends_ms       numeric;
+    v_written         integer;
+    v_districts_written integer := 0;
     v_summary         jsonb;
 BEGIN
     PERFORM pg_advisory_xact_lock(benchmarks_lock_key());
@@ -51,6 +63,7 @@ BEGIN
         v_rows := compute_current_values();
         v_step_oor := current_setting('district_benchmarks.out_of_range')::integer;
         v_districts := v_districts + v_rows;
+        v_districts_written := v_districts_written + v_rows;
         v_out_of_range := v_out_of_range + v_step_oor;
         v_steps := v_steps || jsonb_build_object('current_values', jsonb_build_object(
             'rows_changed', v_rows, 'out_of_range', v_step_oor,
@@ -66,29 +79,88 @@ BEGIN
         'rows_changed', v_rows, 'out_of_range', v_step_oor,
         'ms', round((extract(epoch FROM clock_timestamp() - v_step_started) * 1000)::numeric, 1)));
 
+    -- Trends, deltas and tiers: the rules of compute_district_trends() and compute_deltas_quartiles() (in
+    -- benchmarks_trend_values() / benchmarks_delta_values()), but each district row is written once. The
+    -- trend values go to a temporary table, from which the deltas take the fresh swd_pct / ell_pct.
     v_step_started := clock_timestamp();
-    v_rows := compute_district_trends();
-    v_step_oor := current_setting('district_benchmarks.out_of_range')::integer;
-    v_districts := v_districts + v_rows;
+    IF to_regclass('pg_temp.benchmarks_district_values') IS NOT NULL THEN
+        DROP TABLE pg_temp.benchmarks_district_values;
+    END IF;
+    CREATE TEMPORARY TABLE benchmarks_district_values ON COMMIT DROP AS
+        SELECT * FROM benchmarks_trend_values();
+    SELECT coalesce(sum(t.out_of_range), 0) INTO v_step_oor FROM pg_temp.benchmarks_district_values t;
     v_out_of_range := v_out_of_range + v_step_oor;
-    v_steps := v_steps || jsonb_build_object('district_trends', jsonb_build_object(
-        'rows_changed', v_rows, 'out_of_range', v_step_oor,
-        'ms', round((extract(epoch FROM clock_timestamp() - v_step_started) * 1000)::numeric, 1)));
+    v_trends_ms := round((extract(epoch FROM clock_timestamp() - v_step_started) * 1000)::numeric, 1);
+    v_trends_oor := v_step_oor;
 
     v_step_started := clock_timestamp();
-    v_rows := compute_deltas_quartiles();
-    v_step_oor := current_setting('district_benchmarks.out_of_range')::integer;
-    v_districts := v_districts + v_rows;
+    WITH x AS MATERIALIZED (
+        SELECT * FROM benchmarks_delta_values()
+    ),
+    written AS (
+        UPDATE districts d
+           SET swd_pct                              = t.swd_pct,
+               ell_pct                              = t.ell_pct,
+               swd_trend_3yr                        = t.swd_trend_3yr,
+               ell_trend_3yr                        = t.ell_trend_3yr,
+               absenteeism_trend_3yr                = t.absenteeism_trend_3yr,
+               graduation_trend_3yr                 = t.graduation_trend_3yr,
+               student_teacher_ratio_trend_3yr      = t.student_teacher_ratio_trend_3yr,
+               math_proficiency_trend_3yr           = t.math_proficiency_trend_3yr,
+               read_proficiency_trend_3yr           = t.read_proficiency_trend_3yr,
+               expenditure_pp_trend_3yr             = t.expenditure_pp_trend_3yr,
+               absenteeism_vs_state                 = x.absenteeism_vs_state,
+               absenteeism_vs_national              = x.absenteeism_vs_national,
+               graduation_vs_state                  = x.graduation_vs_state,
+               graduation_vs_national               = x.graduation_vs_national,
+               student_teacher_ratio_vs_state       = x.student_teacher_ratio_vs_state,
+               student_teacher_ratio_vs_national    = x.student_teacher_ratio_vs_national,
+               swd_pct_vs_state                     = x.swd_pct_vs_state,
+               swd_pct_vs_national                  = x.swd_pct_vs_national,
+               ell_pct_vs_state                     = x.ell_pct_vs_state,
+               ell_pct_vs_national                  = x.ell_pct_vs_national,
+               math_proficiency_vs_state            = x.math_proficiency_vs_state,
+               math_proficiency_vs_national         = x.math_proficiency_vs_national,
+               read_proficiency_vs_state            = x.read_proficiency_vs_state,
+               read_proficiency_vs_national         = x.read_proficiency_vs_national,
+               expenditure_pp_vs_state              = x.expenditure_pp_vs_state,
+               expenditure_pp_vs_national           = x.expenditure_pp_vs_national,
+               absenteeism_quartile_state           = x.absenteeism_quartile_state,
+               graduation_quartile_state            = x.graduation_quartile_state,
+               student_teacher_ratio_quartile_state = x.student_teacher_ratio_quartile_state,
+               swd_pct_quartile_state               = x.swd_pct_quartile_state,
+               ell_pct_quartile_state               = x.ell_pct_quartile_state,
+               math_proficiency_quartile_state      = x.math_proficiency_quartile_state,
+               read_proficiency_quartile_state      = x.read_proficiency_quartile_state,
+               expenditure_pp_quartile_state        = x.expenditure_pp_quartile_state,
+               updated_at                           = now()
+          FROM pg_temp.benchmarks_district_values t
+          JOIN x ON x.leaid = t.leaid
+         WHERE d.leaid = t.leaid AND (t.changed OR x.changed)
+        RETURNING t.changed AS trends_changed, x.changed AS deltas_changed
+    )
+    SELECT (SELECT count(*) FILTER (WHERE w.trends_changed) FROM written w),
+           (SELECT count(*) FILTER (WHERE w.deltas_changed) FROM written w),
+           (SELECT count(*) FROM written w),
+           (SELECT coalesce(sum(x.out_of_range), 0) FROM x)
+      INTO v_trends_rows, v_rows, v_written, v_step_oor;
+    DROP TABLE pg_temp.benchmarks_district_values;
+    v_districts := v_districts + v_trends_rows + v_rows;
+    v_districts_written := v_districts_written + v_written;
     v_out_of_range := v_out_of_range + v_step_oor;
-    v_steps := v_steps || jsonb_build_object('deltas_quartiles', jsonb_build_object(
-        'rows_changed', v_rows, 'out_of_range', v_step_oor,
-        'ms', round((extract(epoch FROM clock_timestamp() - v_step_started) * 1000)::numeric, 1)));
+    v_steps := v_steps
+        || jsonb_build_object('district_trends', jsonb_build_object(
+               'rows_changed', v_trends_rows, 'out_of_range', v_trends_oor, 'ms', v_trends_ms))
+        || jsonb_build_object('deltas_quartiles', jsonb_build_object(
+               'rows_changed', v_rows, 'out_of_range', v_step_oor,
+               'ms', round((extract(epoch FROM clock_timestamp() - v_step_started) * 1000)::numeric, 1)));
 
     v_summary := jsonb_build_object(
         'version',           benchmarks_version(),
         'refresh_current',   refresh_current,
         'states_changed',    v_states_changed,
         'districts_changed', v_districts,
+        'districts_written', v_districts_written,
         'out_of_range',      v_out_of_range,
         'duration_ms',       round((extract(epoch FROM clock_timestamp() - v_started_at) * 1000)::numeric, 1),
         'lock_wait_ms',      round((extract(epoch FROM v_started_at - v_called_at) * 1000)::numeric, 1),

@@ -24,7 +24,11 @@
  *     district_benchmarks.out_of_range.
  *   - Returns the number of districts rows changed; unchanged rows are not written.
  *
- * Cost: one pass over districts with one sort per metric for the window functions, and one UPDATE.
+ * The values come from benchmarks_delta_values(), which holds the rules above (compute_all_benchmarks()
+ * uses the same function and writes them together with the trends). This function hands it the stored
+ * swd_pct / ell_pct in the temporary table pg_temp.benchmarks_district_values (dropped at commit).
+ *
+ * Cost: that function's pass over districts with one sort per metric, and one UPDATE of the changed rows.
  */
 CREATE OR REPLACE FUNCTION compute_deltas_quartiles()
 RETURNS integer
@@ -41,180 +45,51 @@ DECLARE
 BEGIN
     PERFORM pg_advisory_xact_lock(benchmarks_lock_key());
 
-    WITH vals AS (
-        SELECT d.leaid,
-               CASE WHEN d.state_fips <> '00' THEN d.state_fips END                                AS state_fips,
-               CASE WHEN d.chronic_absenteeism_rate >= 0 THEN d.chronic_absenteeism_rate END AS absenteeism,
-               CASE WHEN d.graduation_rate_total >= 0    THEN d.graduation_rate_total END    AS graduation,
-               CASE WHEN d.student_teacher_ratio >= 0    THEN d.student_teacher_ratio END    AS ratio,
-               CASE WHEN d.swd_pct >= 0                  THEN d.swd_pct END                  AS swd,
-               CASE WHEN d.ell_pct >= 0                  THEN d.ell_pct END                  AS ell,
-               CASE WHEN d.math_proficiency_pct >= 0     THEN d.math_proficiency_pct END     AS math,
-               CASE WHEN d.read_proficiency_pct >= 0     THEN d.read_proficiency_pct END     AS read,
-               CASE WHEN d.expenditure_per_pupil >= 0    THEN d.expenditure_per_pupil END    AS expenditure
-          FROM districts d
-    ),
-    ranked AS (
-        -- per metric and state: n = values present, lt = values smaller, le = values smaller or equal
-        -- (NULLs sort last, so they never count as smaller or equal to a value)
-        SELECT v.*,
-               count(v.absenteeism) OVER s AS absenteeism_n,
-               rank()               OVER (PARTITION BY v.state_fips ORDER BY v.absenteeism) - 1 AS absenteeism_lt,
-               count(v.absenteeism) OVER (PARTITION BY v.state_fips ORDER BY v.absenteeism)     AS absenteeism_le,
-               count(v.graduation)  OVER s AS graduation_n,
-               rank()               OVER (PARTITION BY v.state_fips ORDER BY v.graduation) - 1  AS graduation_lt,
-               count(v.graduation)  OVER (PARTITION BY v.state_fips ORDER BY v.graduation)      AS graduation_le,
-               count(v.ratio)       OVER s AS ratio_n,
-               rank()               OVER (PARTITION BY v.state_fips ORDER BY v.ratio) - 1       AS ratio_lt,
-               count(v.ratio)       OVER (PARTITION BY v.state_fips ORDER BY v.ratio)           AS ratio_le,
-               count(v.swd)         OVER s AS swd_n,
-               rank()               OVER (PARTITION BY v.state_fips ORDER BY v.swd) - 1         AS swd_lt,
-               count(v.swd)         OVER (PARTITION BY v.state_fips ORDER BY v.swd)             AS swd_le,
-               count(v.ell)         OVER s AS ell_n,
-               rank()               OVER (PARTITION BY v.state_fips ORDER BY v.ell) - 1         AS ell_lt,
-               count(v.ell)         OVER (PARTITION BY v.state_fips ORDER BY v.ell)             AS ell_le,
-               count(v.math)        OVER s AS math_n,
-               rank()               OVER (PARTITION BY v.state_fips ORDER BY v.math) - 1        AS math_lt,
-               count(v.math)        OVER (PARTITION BY v.state_fips ORDER BY v.math)            AS math_le,
-               count(v.read)        OVER s AS read_n,
-               rank()               OVER (PARTITION BY v.state_fips ORDER BY v.read) - 1        AS read_lt,
-               count(v.read)        OVER (PARTITION BY v.state_fips ORDER BY v.read)            AS read_le,
-               count(v.expenditure) OVER s AS expenditure_n,
-               rank()               OVER (PARTITION BY v.state_fips ORDER BY v.expenditure) - 1 AS expenditure_lt,
-               count(v.expenditure) OVER (PARTITION BY v.state_fips ORDER BY v.expenditure)     AS expenditure_le
-          FROM vals v
-        WINDOW s AS (PARTITION BY v.state_fips)
-    ),
-    computed AS (
-        -- Deltas of the numeric(5,2) metrics always fit numeric(8,2): the value is in [0, 999.99] and the
-        -- average in [-999.99, 999.99]. Only the ratio (numeric(8,2)) and expenditure (numeric(12,2))
-        -- deltas can overflow; those are checked (|x| < 10^6) and their unchecked value kept for counting.
-        -- Referenced twice below, so this CTE is materialised: every expression runs once per district.
-        SELECT r.leaid,
-               r.absenteeism - st.avg_chronic_absenteeism_rate AS absenteeism_vs_state,
-               r.absenteeism - us.avg_chronic_absenteeism_rate AS absenteeism_vs_national,
-               r.graduation  - st.avg_graduation_rate          AS graduation_vs_state,
-               r.graduation  - us.avg_graduation_rate          AS graduation_vs_national,
-               r.ratio - st.avg_student_teacher_ratio AS ratio_vs_state_unchecked,
-               CASE WHEN abs(r.ratio - st.avg_student_teacher_ratio) < 1e6
-                    THEN r.ratio - st.avg_student_teacher_ratio END AS ratio_vs_state,
-               r.ratio - us.avg_student_teacher_ratio AS ratio_vs_national_unchecked,
-               CASE WHEN abs(r.ratio - us.avg_student_teacher_ratio) < 1e6
-                    THEN r.ratio - us.avg_student_teacher_ratio END AS ratio_vs_national,
-               r.swd         - st.avg_swd_pct                  AS swd_vs_state,
-               r.swd         - us.avg_swd_pct                  AS swd_vs_national,
-               r.ell         - st.avg_ell_pct                  AS ell_vs_state,
-               r.ell         - us.avg_ell_pct                  AS ell_vs_national,
-               r.math        - st.avg_math_proficiency         AS math_vs_state,
-               r.math        - us.avg_math_proficiency         AS math_vs_national,
-               r.read        - st.avg_read_proficiency         AS read_vs_state,
-               r.read        - us.avg_read_proficiency         AS read_vs_national,
-               r.expenditure - st.avg_expenditure_per_pupil AS expenditure_vs_state_unchecked,
-               CASE WHEN abs(r.expenditure - st.avg_expenditure_per_pupil) < 1e6
-                    THEN r.expenditure - st.avg_expenditure_per_pupil END AS expenditure_vs_state,
-               r.expenditure - us.avg_expenditure_per_pupil AS expenditure_vs_national_unchecked,
-               CASE WHEN abs(r.expenditure - us.avg_expenditure_per_pupil) < 1e6
-                    THEN r.expenditure - us.avg_expenditure_per_pupil END AS expenditure_vs_national,
-               CASE WHEN r.absenteeism IS NULL OR r.state_fips IS NULL OR r.absenteeism_n < 4 THEN NULL
-                    WHEN 2 * (r.absenteeism_lt + r.absenteeism_le) >= 3 * r.absenteeism_n THEN 'well_above'
-                    WHEN r.absenteeism_lt + r.absenteeism_le >= r.absenteeism_n THEN 'above'
-                    WHEN 2 * (r.absenteeism_lt + r.absenteeism_le) >= r.absenteeism_n THEN 'below'
-                    ELSE 'well_below' END AS absenteeism_quartile_state,
-               CASE WHEN r.graduation IS NULL OR r.state_fips IS NULL OR r.graduation_n < 4 THEN NULL
-                    WHEN 2 * (r.graduation_lt + r.graduation_le) >= 3 * r.graduation_n THEN 'well_above'
-                    WHEN r.graduation_lt + r.graduation_le >= r.graduation_n THEN 'above'
-                    WHEN 2 * (r.graduation_lt + r.graduation_le) >= r.graduation_n THEN 'below'
-                    ELSE 'well_below' END AS graduation_quartile_state,
-               CASE WHEN r.ratio IS NULL OR r.state_fips IS NULL OR r.ratio_n < 4 THEN NULL
-                    WHEN 2 * (r.ratio_lt + r.ratio_le) >= 3 * r.ratio_n THEN 'well_above'
-                    WHEN r.ratio_lt + r.ratio_le >= r.ratio_n THEN 'above'
-                    WHEN 2 * (r.ratio_lt + r.ratio_le) >= r.ratio_n THEN 'below'
-                    ELSE 'well_below' END AS student_teacher_ratio_quartile_state,
-               CASE WHEN r.swd IS NULL OR r.state_fips IS NULL OR r.swd_n < 4 THEN NULL
-                    WHEN 2 * (r.swd_lt + r.swd_le) >= 3 * r.swd_n THEN 'well_above'
-                    WHEN r.swd_lt + r.swd_le >= r.swd_n THEN 'above'
-                    WHEN 2 * (r.swd_lt + r.swd_le) >= r.swd_n THEN 'below'
-                    ELSE 'well_below' END AS swd_pct_quartile_state,
-               CASE WHEN r.ell IS NULL OR r.state_fips IS NULL OR r.ell_n < 4 THEN NULL
-                    WHEN 2 * (r.ell_lt + r.ell_le) >= 3 * r.ell_n THEN 'well_above'
-                    WHEN r.ell_lt + r.ell_le >= r.ell_n THEN 'above'
-                    WHEN 2 * (r.ell_lt + r.ell_le) >= r.ell_n THEN 'below'
-                    ELSE 'well_below' END AS ell_pct_quartile_state,
-               CASE WHEN r.math IS NULL OR r.state_fips IS NULL OR r.math_n < 4 THEN NULL
-                    WHEN 2 * (r.math_lt + r.math_le) >= 3 * r.math_n THEN 'well_above'
-                    WHEN r.math_lt + r.math_le >= r.math_n THEN 'above'
-                    WHEN 2 * (r.math_lt + r.math_le) >= r.math_n THEN 'below'
-                    ELSE 'well_below' END AS math_proficiency_quartile_state,
-               CASE WHEN r.read IS NULL OR r.state_fips IS NULL OR r.read_n < 4 THEN NULL
-                    WHEN 2 * (r.read_lt + r.read_le) >= 3 * r.read_n THEN 'well_above'
-                    WHEN r.read_lt + r.read_le >= r.read_n THEN 'above'
-                    WHEN 2 * (r.read_lt + r.read_le) >= r.read_n THEN 'below'
-                    ELSE 'well_below' END AS read_proficiency_quartile_state,
-               CASE WHEN r.expenditure IS NULL OR r.state_fips IS NULL OR r.expenditure_n < 4 THEN NULL
-                    WHEN 2 * (r.expenditure_lt + r.expenditure_le) >= 3 * r.expenditure_n THEN 'well_above'
-                    WHEN r.expenditure_lt + r.expenditure_le >= r.expenditure_n THEN 'above'
-                    WHEN 2 * (r.expenditure_lt + r.expenditure_le) >= r.expenditure_n THEN 'below'
-                    ELSE 'well_below' END AS expenditure_pp_quartile_state
-          FROM ranked r
-          LEFT JOIN states st ON st.fips = r.state_fips
-          LEFT JOIN states us ON us.fips = '00'
+    -- the percentages benchmarks_delta_values() compares: the stored ones
+    IF to_regclass('pg_temp.benchmarks_district_values') IS NOT NULL THEN
+        DROP TABLE pg_temp.benchmarks_district_values;
+    END IF;
+    CREATE TEMPORARY TABLE benchmarks_district_values ON COMMIT DROP AS
+        SELECT d.leaid, d.swd_pct, d.ell_pct FROM districts d;
+
+    WITH x AS MATERIALIZED (
+        SELECT * FROM benchmarks_delta_values()
     ),
     changed AS (
         UPDATE districts d
-           SET absenteeism_vs_state                 = f.absenteeism_vs_state,
-               absenteeism_vs_national              = f.absenteeism_vs_national,
-               graduation_vs_state                  = f.graduation_vs_state,
-               graduation_vs_national               = f.graduation_vs_national,
-               student_teacher_ratio_vs_state       = f.ratio_vs_state,
-               student_teacher_ratio_vs_national    = f.ratio_vs_national,
-               swd_pct_vs_state                     = f.swd_vs_state,
-               swd_pct_vs_national                  = f.swd_vs_national,
-               ell_pct_vs_state                     = f.ell_vs_state,
-               ell_pct_vs_national                  = f.ell_vs_national,
-               math_proficiency_vs_state            = f.math_vs_state,
-               math_proficiency_vs_national         = f.math_vs_national,
-               read_proficiency_vs_state            = f.read_vs_state,
-               read_proficiency_vs_national         = f.read_vs_national,
-               expenditure_pp_vs_state              = f.expenditure_vs_state,
-               expenditure_pp_vs_national           = f.expenditure_vs_national,
-               absenteeism_quartile_state           = f.absenteeism_quartile_state,
-               graduation_quartile_state            = f.graduation_quartile_state,
-               student_teacher_ratio_quartile_state = f.student_teacher_ratio_quartile_state,
-               swd_pct_quartile_state               = f.swd_pct_quartile_state,
-               ell_pct_quartile_state               = f.ell_pct_quartile_state,
-               math_proficiency_quartile_state      = f.math_proficiency_quartile_state,
-               read_proficiency_quartile_state      = f.read_proficiency_quartile_state,
-               expenditure_pp_quartile_state        = f.expenditure_pp_quartile_state,
+           SET absenteeism_vs_state                 = x.absenteeism_vs_state,
+               absenteeism_vs_national              = x.absenteeism_vs_national,
+               graduation_vs_state                  = x.graduation_vs_state,
+               graduation_vs_national               = x.graduation_vs_national,
+               student_teacher_ratio_vs_state       = x.student_teacher_ratio_vs_state,
+               student_teacher_ratio_vs_national    = x.student_teacher_ratio_vs_national,
+               swd_pct_vs_state                     = x.swd_pct_vs_state,
+               swd_pct_vs_national                  = x.swd_pct_vs_national,
+               ell_pct_vs_state                     = x.ell_pct_vs_state,
+               ell_pct_vs_national                  = x.ell_pct_vs_national,
+               math_proficiency_vs_state            = x.math_proficiency_vs_state,
+               math_proficiency_vs_national         = x.math_proficiency_vs_national,
+               read_proficiency_vs_state            = x.read_proficiency_vs_state,
+               read_proficiency_vs_national         = x.read_proficiency_vs_national,
+               expenditure_pp_vs_state              = x.expenditure_pp_vs_state,
+               expenditure_pp_vs_national           = x.expenditure_pp_vs_national,
+               absenteeism_quartile_state           = x.absenteeism_quartile_state,
+               graduation_quartile_state            = x.graduation_quartile_state,
+               student_teacher_ratio_quartile_state = x.student_teacher_ratio_quartile_state,
+               swd_pct_quartile_state               = x.swd_pct_quartile_state,
+               ell_pct_quartile_state               = x.ell_pct_quartile_state,
+               math_proficiency_quartile_state      = x.math_proficiency_quartile_state,
+               read_proficiency_quartile_state      = x.read_proficiency_quartile_state,
+               expenditure_pp_quartile_state        = x.expenditure_pp_quartile_state,
                updated_at                           = now()
-          FROM computed f
-         WHERE d.leaid = f.leaid
-           AND (d.absenteeism_vs_state, d.absenteeism_vs_national, d.graduation_vs_state, d.graduation_vs_national,
-                d.student_teacher_ratio_vs_state, d.student_teacher_ratio_vs_national, d.swd_pct_vs_state,
-                d.swd_pct_vs_national, d.ell_pct_vs_state, d.ell_pct_vs_national, d.math_proficiency_vs_state,
-                d.math_proficiency_vs_national, d.read_proficiency_vs_state, d.read_proficiency_vs_national,
-                d.expenditure_pp_vs_state, d.expenditure_pp_vs_national,
-                d.absenteeism_quartile_state, d.graduation_quartile_state, d.student_teacher_ratio_quartile_state,
-                d.swd_pct_quartile_state, d.ell_pct_quartile_state, d.math_proficiency_quartile_state,
-                d.read_proficiency_quartile_state, d.expenditure_pp_quartile_state)
-               IS DISTINCT FROM
-               (f.absenteeism_vs_state, f.absenteeism_vs_national, f.graduation_vs_state,
-                f.graduation_vs_national, f.ratio_vs_state, f.ratio_vs_national, f.swd_vs_state,
-                f.swd_vs_national, f.ell_vs_state, f.ell_vs_national, f.math_vs_state,
-                f.math_vs_national, f.read_vs_state, f.read_vs_national,
-                f.expenditure_vs_state, f.expenditure_vs_national,
-                f.absenteeism_quartile_state, f.graduation_quartile_state, f.student_teacher_ratio_quartile_state,
-                f.swd_pct_quartile_state, f.ell_pct_quartile_state, f.math_proficiency_quartile_state,
-                f.read_proficiency_quartile_state, f.expenditure_pp_quartile_state)
+          FROM x
+         WHERE d.leaid = x.leaid AND x.changed
         RETURNING 1
     )
-    SELECT (SELECT count(*) FROM changed),
-           (SELECT coalesce(sum(num_nonnulls(f.ratio_vs_state_unchecked, f.ratio_vs_national_unchecked,
-                                             f.expenditure_vs_state_unchecked, f.expenditure_vs_national_unchecked)
-                                - num_nonnulls(f.ratio_vs_state, f.ratio_vs_national,
-                                               f.expenditure_vs_state, f.expenditure_vs_national)), 0)
-              FROM computed f)
+    SELECT (SELECT count(*) FROM changed), (SELECT coalesce(sum(x.out_of_range), 0) FROM x)
       INTO v_rows_changed, v_out_of_range;
 
+    DROP TABLE pg_temp.benchmarks_district_values;
     PERFORM set_config('district_benchmarks.out_of_range', v_out_of_range::text, true);
     RETURN v_rows_changed;
 END

@@ -21,8 +21,10 @@
  *     NULL and is counted in the transaction-local setting district_benchmarks.out_of_range.
  *   - Returns the number of districts rows changed; unchanged rows are not written.
  *
- * Cost: a few index probes for Y and B, then one pass over only the (source, year) slices at Y and B,
- * grouped by district, and one UPDATE.
+ * The values come from benchmarks_trend_values(), which holds the rules above (compute_all_benchmarks()
+ * uses the same function and writes them together with the deltas and tiers).
+ *
+ * Cost: that function's pass over the history slices at Y and B, and one UPDATE of the changed rows.
  */
 CREATE OR REPLACE FUNCTION compute_district_trends()
 RETURNS integer
@@ -34,160 +36,32 @@ SET jit = off
 SET work_mem = '64MB'
 AS $function$
 DECLARE
-    -- Y (latest year) and B (base year, NULL when it would equal Y) per metric; *_first = earliest year
-    v_swd_y         smallint;  v_swd_first         smallint;  v_swd_b         smallint;
-    v_ell_y         smallint;  v_ell_first         smallint;  v_ell_b         smallint;
-    v_ratio_y       smallint;  v_ratio_first       smallint;  v_ratio_b       smallint;
-    v_graduation_y  smallint;  v_graduation_first  smallint;  v_graduation_b  smallint;
-    v_math_y        smallint;  v_math_first        smallint;  v_math_b        smallint;
-    v_read_y        smallint;  v_read_first        smallint;  v_read_b        smallint;
-    v_expenditure_y smallint;  v_expenditure_first smallint;  v_expenditure_b smallint;
-    v_absenteeism_y smallint;                                 v_absenteeism_b smallint;
     v_rows_changed  integer;
     v_out_of_range  integer;
 BEGIN
     PERFORM pg_advisory_xact_lock(benchmarks_lock_key());
 
-    -- Each min()/max() below is answered from the (source, year, leaid) index, scanning from one end
-    -- until the first row with a usable value.
-    SELECT max(h.year), min(h.year) INTO v_swd_y, v_swd_first
-      FROM district_data_history h WHERE h.source = 'ccd_directory' AND h.spec_ed_students >= 0;
-    SELECT max(h.year), min(h.year) INTO v_ell_y, v_ell_first
-      FROM district_data_history h WHERE h.source = 'ccd_directory' AND h.ell_students >= 0;
-    SELECT max(h.year), min(h.year) INTO v_ratio_y, v_ratio_first
-      FROM district_data_history h WHERE h.source = 'ccd_directory' AND h.enrollment >= 0 AND h.teachers_fte > 0;
-    SELECT max(h.year), min(h.year) INTO v_graduation_y, v_graduation_first
-      FROM district_data_history h WHERE h.source = 'edfacts_grad' AND h.graduation_rate >= 0;
-    SELECT max(h.year), min(h.year) INTO v_math_y, v_math_first
-      FROM district_data_history h WHERE h.source = 'edfacts_assess' AND h.math_proficiency >= 0;
-    SELECT max(h.year), min(h.year) INTO v_read_y, v_read_first
-      FROM district_data_history h WHERE h.source = 'edfacts_assess' AND h.read_proficiency >= 0;
-    SELECT max(h.year), min(h.year) INTO v_expenditure_y, v_expenditure_first
-      FROM district_data_history h WHERE h.source = 'ccd_finance' AND h.expenditure_pp >= 0;
-    SELECT max(h.year) INTO v_absenteeism_y
-      FROM district_data_history h WHERE h.source = 'crdc_absenteeism' AND h.chronic_absenteeism_rate >= 0;
-    SELECT max(h.year) INTO v_absenteeism_b
-      FROM district_data_history h
-     WHERE h.source = 'crdc_absenteeism' AND h.chronic_absenteeism_rate >= 0 AND h.year < v_absenteeism_y;
-
-    v_swd_b         := nullif(greatest(v_swd_first,         v_swd_y - 3),         v_swd_y);
-    v_ell_b         := nullif(greatest(v_ell_first,         v_ell_y - 3),         v_ell_y);
-    v_ratio_b       := nullif(greatest(v_ratio_first,       v_ratio_y - 3),       v_ratio_y);
-    v_graduation_b  := nullif(greatest(v_graduation_first,  v_graduation_y - 3),  v_graduation_y);
-    v_math_b        := nullif(greatest(v_math_first,        v_math_y - 3),        v_math_y);
-    v_read_b        := nullif(greatest(v_read_first,        v_read_y - 3),        v_read_y);
-    v_expenditure_b := nullif(greatest(v_expenditure_first, v_expenditure_y - 3), v_expenditure_y);
-
-    WITH history AS (
-        -- One row per district with a row in any slice; (leaid, year, source) is the primary key, so
-        -- every FILTER sees at most one row.
-        SELECT h.leaid,
-               max(h.spec_ed)     FILTER (WHERE h.source = 'ccd_directory'    AND h.year = v_swd_y)         AS swd_y,
-               max(h.spec_ed)     FILTER (WHERE h.source = 'ccd_directory'    AND h.year = v_swd_b)         AS swd_b,
-               max(h.ell)         FILTER (WHERE h.source = 'ccd_directory'    AND h.year = v_ell_y)         AS ell_y,
-               max(h.ell)         FILTER (WHERE h.source = 'ccd_directory'    AND h.year = v_ell_b)         AS ell_b,
-               max(h.ratio)       FILTER (WHERE h.source = 'ccd_directory'    AND h.year = v_ratio_y)       AS ratio_y,
-               max(h.ratio)       FILTER (WHERE h.source = 'ccd_directory'    AND h.year = v_ratio_b)       AS ratio_b,
-               max(h.absenteeism) FILTER (WHERE h.source = 'crdc_absenteeism' AND h.year = v_absenteeism_y) AS absenteeism_y,
-               max(h.absenteeism) FILTER (WHERE h.source = 'crdc_absenteeism' AND h.year = v_absenteeism_b) AS absenteeism_b,
-               max(h.graduation)  FILTER (WHERE h.source = 'edfacts_grad'     AND h.year = v_graduation_y)  AS graduation_y,
-               max(h.graduation)  FILTER (WHERE h.source = 'edfacts_grad'     AND h.year = v_graduation_b)  AS graduation_b,
-               max(h.math)        FILTER (WHERE h.source = 'edfacts_assess'   AND h.year = v_math_y)        AS math_y,
-               max(h.math)        FILTER (WHERE h.source = 'edfacts_assess'   AND h.year = v_math_b)        AS math_b,
-               max(h.read)        FILTER (WHERE h.source = 'edfacts_assess'   AND h.year = v_read_y)        AS read_y,
-               max(h.read)        FILTER (WHERE h.source = 'edfacts_assess'   AND h.year = v_read_b)        AS read_b,
-               max(h.expenditure) FILTER (WHERE h.source = 'ccd_finance'      AND h.year = v_expenditure_y) AS expenditure_y,
-               max(h.expenditure) FILTER (WHERE h.source = 'ccd_finance'      AND h.year = v_expenditure_b) AS expenditure_b
-          FROM (
-                -- only the slices at Y and B, negative codes turned into NULL
-                SELECT r.leaid, r.source, r.year,
-                       CASE WHEN r.spec_ed_students >= 0         THEN r.spec_ed_students::numeric END AS spec_ed,
-                       CASE WHEN r.ell_students >= 0             THEN r.ell_students::numeric END     AS ell,
-                       CASE WHEN r.enrollment >= 0 AND r.teachers_fte > 0
-                            THEN r.enrollment / r.teachers_fte END                                     AS ratio,
-                       CASE WHEN r.chronic_absenteeism_rate >= 0 THEN r.chronic_absenteeism_rate END  AS absenteeism,
-                       CASE WHEN r.graduation_rate >= 0          THEN r.graduation_rate END           AS graduation,
-                       CASE WHEN r.math_proficiency >= 0         THEN r.math_proficiency END          AS math,
-                       CASE WHEN r.read_proficiency >= 0         THEN r.read_proficiency END          AS read,
-                       CASE WHEN r.expenditure_pp >= 0           THEN r.expenditure_pp END            AS expenditure
-                  FROM district_data_history r
-                 WHERE (r.source = 'ccd_directory'
-                        AND r.year IN (v_swd_y, v_swd_b, v_ell_y, v_ell_b, v_ratio_y, v_ratio_b))
-                    OR (r.source = 'crdc_absenteeism' AND r.year IN (v_absenteeism_y, v_absenteeism_b))
-                    OR (r.source = 'edfacts_grad'     AND r.year IN (v_graduation_y, v_graduation_b))
-                    OR (r.source = 'edfacts_assess'   AND r.year IN (v_math_y, v_math_b, v_read_y, v_read_b))
-                    OR (r.source = 'ccd_finance'      AND r.year IN (v_expenditure_y, v_expenditure_b))
-               ) h
-         GROUP BY h.leaid
-    ),
-    computed AS MATERIALIZED (
-        -- every district, including those without any history (all trends NULL); materialised so that each
-        -- division runs once per district (an inlined CTE would repeat it in every reference below)
-        SELECT d.leaid,
-               CASE WHEN d.enrollment > 0 AND d.spec_ed_students >= 0
-                    THEN round(100 * d.spec_ed_students::numeric / d.enrollment, 2) END AS swd_pct,
-               CASE WHEN d.enrollment > 0 AND d.ell_students >= 0
-                    THEN round(100 * d.ell_students::numeric / d.enrollment, 2) END     AS ell_pct,
-               round(100 * (h.swd_y - h.swd_b) / nullif(h.swd_b, 0), 2)                         AS swd_trend,
-               round(100 * (h.ell_y - h.ell_b) / nullif(h.ell_b, 0), 2)                         AS ell_trend,
-               round(h.absenteeism_y - h.absenteeism_b, 2)                                      AS absenteeism_trend,
-               round(h.graduation_y - h.graduation_b, 2)                                        AS graduation_trend,
-               round(h.ratio_y - h.ratio_b, 2)                                                  AS ratio_trend,
-               round(h.math_y - h.math_b, 2)                                                    AS math_trend,
-               round(h.read_y - h.read_b, 2)                                                    AS read_trend,
-               round(100 * (h.expenditure_y - h.expenditure_b) / nullif(h.expenditure_b, 0), 2) AS expenditure_trend
-          FROM districts d
-          LEFT JOIN history h ON h.leaid = d.leaid
-    ),
-    fitted AS NOT MATERIALIZED (
-        -- numeric(5,2) holds |x| < 10^3, numeric(8,2) |x| < 10^6 (inlined into both uses: cheap tests on
-        -- already computed values)
-        SELECT c.*,
-               CASE WHEN abs(c.swd_pct) < 1e3           THEN c.swd_pct END           AS swd_pct_fit,
-               CASE WHEN abs(c.ell_pct) < 1e3           THEN c.ell_pct END           AS ell_pct_fit,
-               CASE WHEN abs(c.swd_trend) < 1e6         THEN c.swd_trend END         AS swd_trend_3yr,
-               CASE WHEN abs(c.ell_trend) < 1e6         THEN c.ell_trend END         AS ell_trend_3yr,
-               CASE WHEN abs(c.absenteeism_trend) < 1e6 THEN c.absenteeism_trend END AS absenteeism_trend_3yr,
-               CASE WHEN abs(c.graduation_trend) < 1e6  THEN c.graduation_trend END  AS graduation_trend_3yr,
-               CASE WHEN abs(c.ratio_trend) < 1e6       THEN c.ratio_trend END       AS student_teacher_ratio_trend_3yr,
-               CASE WHEN abs(c.math_trend) < 1e6        THEN c.math_trend END        AS math_proficiency_trend_3yr,
-               CASE WHEN abs(c.read_trend) < 1e6        THEN c.read_trend END        AS read_proficiency_trend_3yr,
-               CASE WHEN abs(c.expenditure_trend) < 1e6 THEN c.expenditure_trend END AS expenditure_pp_trend_3yr
-          FROM computed c
+    WITH t AS MATERIALIZED (
+        SELECT * FROM benchmarks_trend_values()
     ),
     changed AS (
         UPDATE districts d
-           SET swd_pct                         = f.swd_pct_fit,
-               ell_pct                         = f.ell_pct_fit,
-               swd_trend_3yr                   = f.swd_trend_3yr,
-               ell_trend_3yr                   = f.ell_trend_3yr,
-               absenteeism_trend_3yr           = f.absenteeism_trend_3yr,
-               graduation_trend_3yr            = f.graduation_trend_3yr,
-               student_teacher_ratio_trend_3yr = f.student_teacher_ratio_trend_3yr,
-               math_proficiency_trend_3yr      = f.math_proficiency_trend_3yr,
-               read_proficiency_trend_3yr      = f.read_proficiency_trend_3yr,
-               expenditure_pp_trend_3yr        = f.expenditure_pp_trend_3yr,
+           SET swd_pct                         = t.swd_pct,
+               ell_pct                         = t.ell_pct,
+               swd_trend_3yr                   = t.swd_trend_3yr,
+               ell_trend_3yr                   = t.ell_trend_3yr,
+               absenteeism_trend_3yr           = t.absenteeism_trend_3yr,
+               graduation_trend_3yr            = t.graduation_trend_3yr,
+               student_teacher_ratio_trend_3yr = t.student_teacher_ratio_trend_3yr,
+               math_proficiency_trend_3yr      = t.math_proficiency_trend_3yr,
+               read_proficiency_trend_3yr      = t.read_proficiency_trend_3yr,
+               expenditure_pp_trend_3yr        = t.expenditure_pp_trend_3yr,
                updated_at                      = now()
-          FROM fitted f
-         WHERE d.leaid = f.leaid
-           AND (d.swd_pct, d.ell_pct, d.swd_trend_3yr, d.ell_trend_3yr, d.absenteeism_trend_3yr,
-                d.graduation_trend_3yr, d.student_teacher_ratio_trend_3yr, d.math_proficiency_trend_3yr,
-                d.read_proficiency_trend_3yr, d.expenditure_pp_trend_3yr)
-               IS DISTINCT FROM
-               (f.swd_pct_fit, f.ell_pct_fit, f.swd_trend_3yr, f.ell_trend_3yr, f.absenteeism_trend_3yr,
-                f.graduation_trend_3yr, f.student_teacher_ratio_trend_3yr, f.math_proficiency_trend_3yr,
-                f.read_proficiency_trend_3yr, f.expenditure_pp_trend_3yr)
+          FROM t
+         WHERE d.leaid = t.leaid AND t.changed
         RETURNING 1
     )
-    SELECT (SELECT count(*) FROM changed),
-           (SELECT coalesce(sum(num_nonnulls(f.swd_pct, f.ell_pct, f.swd_trend, f.ell_trend, f.absenteeism_trend,
-                                             f.graduation_trend, f.ratio_trend, f.math_trend, f.read_trend,
-                                             f.expenditure_trend)
-                                - num_nonnulls(f.swd_pct_fit, f.ell_pct_fit, f.swd_trend_3yr, f.ell_trend_3yr,
-                                               f.absenteeism_trend_3yr, f.graduation_trend_3yr,
-                                               f.student_teacher_ratio_trend_3yr, f.math_proficiency_trend_3yr,
-                                               f.read_proficiency_trend_3yr, f.expenditure_pp_trend_3yr)), 0)
-              FROM fitted f)
+    SELECT (SELECT count(*) FROM changed), (SELECT coalesce(sum(t.out_of_range), 0) FROM t)
       INTO v_rows_changed, v_out_of_range;
 
     PERFORM set_config('district_benchmarks.out_of_range', v_out_of_range::text, true);

@@ -1,7 +1,7 @@
 -- compute_all_benchmarks(): runs the steps in order, returns the summary, logs one row per run, skips the
 -- current values when asked, counts out-of-range values, and leaves nothing behind when a step fails.
 BEGIN;
-SELECT plan(23);
+SELECT plan(24);
 
 DELETE FROM district_data_history;
 DELETE FROM districts;
@@ -17,12 +17,17 @@ INSERT INTO district_data_history (leaid, year, source, enrollment, spec_ed_stud
     -- ratio 2000000 / 0.01 does not fit numeric(8,2): one out-of-range value in the current-values step
     ('9900001', 2022, 'ccd_directory', 2000000, NULL, NULL, 0.01);
 
+SELECT n_tup_upd AS upd_before FROM pg_stat_xact_user_tables WHERE relname = 'districts' \gset
 SELECT compute_all_benchmarks() AS summary \gset first_
+SELECT n_tup_upd AS upd_after FROM pg_stat_xact_user_tables WHERE relname = 'districts' \gset
 
 SELECT is((:'first_summary'::jsonb) - 'duration_ms' - 'lock_wait_ms' - 'steps',
           jsonb_build_object('version', benchmarks_version(), 'refresh_current', true, 'states_changed', 64,
-                             'districts_changed', 13, 'out_of_range', 1),
-          'summary: every states row changes once (totals were NULL), 5 + 4 + 4 district rows, 1 value out of range');
+                             'districts_changed', 13, 'districts_written', 9, 'out_of_range', 1),
+          'summary: every states row changes once (totals were NULL), 5 + 4 + 4 district rows changed by the steps, '
+          '5 + 4 row writes (trends, deltas and tiers of a district are written together), 1 value out of range');
+SELECT is((:upd_after - :upd_before)::bigint, 9::bigint,
+          'districts_written counts real row writes: trends and deltas of the 4 districts are one UPDATE each');
 SELECT is((SELECT array_agg(k ORDER BY k) FROM jsonb_object_keys(:'first_summary'::jsonb -> 'steps') k),
           ARRAY['current_values', 'deltas_quartiles', 'district_trends', 'state_averages'],
           'one entry per step');
@@ -61,7 +66,7 @@ SELECT results_eq(
 SELECT compute_all_benchmarks() AS summary \gset second_
 SELECT is((:'second_summary'::jsonb) - 'duration_ms' - 'lock_wait_ms' - 'steps',
           jsonb_build_object('version', benchmarks_version(), 'refresh_current', true, 'states_changed', 0,
-                             'districts_changed', 0, 'out_of_range', 1),
+                             'districts_changed', 0, 'districts_written', 0, 'out_of_range', 1),
           'second run: nothing changes, the out-of-range value is still reported');
 SELECT is((SELECT sum((value ->> 'rows_changed')::int)::int FROM jsonb_each(:'second_summary'::jsonb -> 'steps')), 0,
           'no step changes a row');

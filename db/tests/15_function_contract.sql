@@ -1,6 +1,6 @@
 -- The function set's contract: who may execute what, SECURITY DEFINER, volatility, pinned search_path.
 BEGIN;
-SELECT plan(39);
+SELECT plan(44);
 
 DELETE FROM data_refresh_logs;
 
@@ -56,8 +56,14 @@ SELECT is((SELECT array_agg(p.proname::text ORDER BY p.proname) FROM pg_proc p
               AND NOT ('search_path=public, pg_temp' = ANY (coalesce(p.proconfig, '{}')))),
           NULL, 'every function of the set pins search_path = public, pg_temp');
 SELECT is((SELECT count(*)::int FROM pg_proc p WHERE p.pronamespace = 'public'::regnamespace
-            AND (p.proname LIKE 'compute\_%' OR p.proname LIKE 'benchmarks\_%')), 7,
-          'the function set is the 7 documented functions (no stray overloads)');
+            AND (p.proname LIKE 'compute\_%' OR p.proname LIKE 'benchmarks\_%')), 9,
+          'the function set is the 9 documented functions (no stray overloads)');
+-- the internal value functions (shared by a step and compute_all_benchmarks) are not callable from outside
+SELECT function_privs_are('public', f, ARRAY[]::name[], r, ARRAY[]::text[], f || ': ' || r || ' may not execute it')
+  FROM (VALUES ('benchmarks_trend_values'), ('benchmarks_delta_values')) fn(f),
+       (VALUES ('district_benchmarks_operator'), ('dbench_test_nobody')) rl(r);
+SELECT throws_ok($$SELECT pg_temp.as_role('district_benchmarks_operator', 'SELECT count(*) FROM benchmarks_trend_values()')$$,
+                 '42501', NULL, 'the operator cannot call an internal value function directly');
 SELECT is((SELECT array_agg(p.proname::text ORDER BY p.proname) FROM pg_proc p
             WHERE p.pronamespace = 'public'::regnamespace AND p.proname LIKE 'compute\_%'
               AND NOT ('jit=off' = ANY (coalesce(p.proconfig, '{}')))),
