@@ -42,3 +42,25 @@ def test_run_reports_bad_options_in_one_line(empty_dsn):
     assert res.returncode == 2 and "--years" in res.stderr and "Traceback" not in res.stderr
     res = cli("run", "--states", "ZZ", "--from-dir", str(SAMPLE), "--dsn", empty_dsn)
     assert res.returncode != 0 and "ZZ" in res.stderr and "Traceback" not in res.stderr
+
+
+def _env_without_db_settings():
+    import os
+    return {k: v for k, v in os.environ.items() if not k.startswith("PG") and k != "DATABASE_URL"}
+
+
+def test_own_postgres_via_database_url_and_pg_variables(dsn):
+    """The README's 'point the tool at your own PostgreSQL': DATABASE_URL, then libpq's PG* variables."""
+    from psycopg.conninfo import conninfo_to_dict
+
+    env = _env_without_db_settings()
+    env["DISTRICT_BENCHMARKS_HOME"] = "/nonexistent/never-used"  # the embedded cluster must not be touched
+    by_url = subprocess.run([sys.executable, "-m", "loader", "migrate"], env={**env, "DATABASE_URL": dsn},
+                            capture_output=True, text=True, timeout=120)
+    assert by_url.returncode == 0 and by_url.stdout.startswith("Nothing to do"), by_url.stderr
+    parts = conninfo_to_dict(dsn)
+    pg = {"PGHOST": parts["host"], "PGPORT": str(parts["port"]), "PGUSER": parts["user"], "PGDATABASE": parts["dbname"]}
+    by_pg = subprocess.run([sys.executable, "-m", "loader", "status", "--json"], env={**env, **pg},
+                           capture_output=True, text=True, timeout=120)
+    assert by_pg.returncode == 0, by_pg.stderr
+    assert json.loads(by_pg.stdout)["districts"] == 0
