@@ -8,7 +8,7 @@ import click
 import psycopg
 
 from . import __version__
-from .db import DatabaseError, connect, describe, embedded_cluster, resolve_conninfo
+from .db import DatabaseError, connect, embedded_cluster, resolve_conninfo
 from .localpg import LocalPgError
 from .migrate import MigrationError, migrate
 

@@ -9,7 +9,8 @@ from rich.console import Console
 from rich.table import Table
 
 from . import report, schedule as cron
-from .cli import dsn_option, open_db, resolve_dsn, user_errors
+from .cli import dsn_option, migrate_cmd, open_db, resolve_dsn, user_errors
+from .db import connect
 
 STEP_FUNCTIONS = {  # the original design's flags, in run order
     "averages": "compute_state_averages",
@@ -29,7 +30,6 @@ def _json(obj) -> None:
 
 def log_failure(conninfo: str, source: str, exc: BaseException) -> None:
     """Record a failed run in data_refresh_logs (the run's own transaction was rolled back with its log row)."""
-    from .db import connect
     try:
         with connect(conninfo, autocommit=True) as conn:
             conn.execute(
@@ -57,7 +57,6 @@ def render_summary(summary: dict, console: Console) -> None:
 
 def run_compute(conninfo: str, steps: list[str], refresh_current: bool = True) -> dict:
     """Run compute_all_benchmarks() (steps == []) or the named steps in one transaction; return a summary."""
-    from .db import connect
     with connect(conninfo) as conn:
         try:
             if not steps:
@@ -142,7 +141,6 @@ def states(as_json, dsn):
 def status(as_json, dsn):
     """Last runs, coverage per metric, and the scheduled jobs."""
     conninfo = resolve_dsn(dsn)
-    from .db import connect
     with connect(conninfo) as conn:
         st = report.run_status(conn)
     jobs, note = None, None
@@ -219,7 +217,6 @@ def make_run_command(ingest_cmd: click.Command) -> click.Command:
     @click.pass_context
     @user_errors
     def run(ctx, **kwargs):
-        from .cli import migrate_cmd
         dsn = kwargs.get("dsn")
         conninfo = resolve_dsn(dsn)
         kwargs["dsn"] = conninfo or dsn
@@ -237,7 +234,6 @@ def make_run_command(ingest_cmd: click.Command) -> click.Command:
         click.echo("== compute", err=True)
         console = _console()
         render_summary(run_compute(conninfo, []), console)
-        from .db import connect
         with connect(conninfo) as conn:
             report.render_states(report.state_summary(conn), console)
         if ingest_failed:

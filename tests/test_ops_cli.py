@@ -14,7 +14,6 @@ from click.testing import CliRunner
 
 from loader.cli import cli
 from loader.localpg import LocalCluster
-from tests import harness
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ import pytest
 from click.testing import CliRunner
 
 from loader.cli import cli
-from tests import harness
 
 FIXTURE = """
 INSERT INTO districts (leaid, name, state_fips, state_abbrev) VALUES
