@@ -33,6 +33,7 @@ RETURNS TABLE (leaid varchar(7), swd_pct numeric, ell_pct numeric, swd_trend_3yr
                read_proficiency_trend_3yr numeric, expenditure_pp_trend_3yr numeric,
                out_of_range integer, changed boolean)
 LANGUAGE plpgsql
+ROWS 20000  -- about one row per US district: the planner then joins the result by hashing, not row by row
 VOLATILE
 SET search_path = public, pg_temp
 SET jit = off
