@@ -87,24 +87,25 @@ BEGIN
     RETURN QUERY
     WITH history AS (
         -- One row per district with a row in any slice; (leaid, year, source) is the primary key, so
-        -- every FILTER sees at most one row.
+        -- every FILTER sees at most one row. The year is tested first: it rejects most rows at the cost of
+        -- an integer comparison.
         SELECT h.leaid,
-               max(h.spec_ed)     FILTER (WHERE h.source = 'ccd_directory'    AND h.year = v_swd_y)         AS swd_y,
-               max(h.spec_ed)     FILTER (WHERE h.source = 'ccd_directory'    AND h.year = v_swd_b)         AS swd_b,
-               max(h.ell)         FILTER (WHERE h.source = 'ccd_directory'    AND h.year = v_ell_y)         AS ell_y,
-               max(h.ell)         FILTER (WHERE h.source = 'ccd_directory'    AND h.year = v_ell_b)         AS ell_b,
-               max(h.ratio)       FILTER (WHERE h.source = 'ccd_directory'    AND h.year = v_ratio_y)       AS ratio_y,
-               max(h.ratio)       FILTER (WHERE h.source = 'ccd_directory'    AND h.year = v_ratio_b)       AS ratio_b,
-               max(h.absenteeism) FILTER (WHERE h.source = 'crdc_absenteeism' AND h.year = v_absenteeism_y) AS absenteeism_y,
-               max(h.absenteeism) FILTER (WHERE h.source = 'crdc_absenteeism' AND h.year = v_absenteeism_b) AS absenteeism_b,
-               max(h.graduation)  FILTER (WHERE h.source = 'edfacts_grad'     AND h.year = v_graduation_y)  AS graduation_y,
-               max(h.graduation)  FILTER (WHERE h.source = 'edfacts_grad'     AND h.year = v_graduation_b)  AS graduation_b,
-               max(h.math)        FILTER (WHERE h.source = 'edfacts_assess'   AND h.year = v_math_y)        AS math_y,
-               max(h.math)        FILTER (WHERE h.source = 'edfacts_assess'   AND h.year = v_math_b)        AS math_b,
-               max(h.read)        FILTER (WHERE h.source = 'edfacts_assess'   AND h.year = v_read_y)        AS read_y,
-               max(h.read)        FILTER (WHERE h.source = 'edfacts_assess'   AND h.year = v_read_b)        AS read_b,
-               max(h.expenditure) FILTER (WHERE h.source = 'ccd_finance'      AND h.year = v_expenditure_y) AS expenditure_y,
-               max(h.expenditure) FILTER (WHERE h.source = 'ccd_finance'      AND h.year = v_expenditure_b) AS expenditure_b
+               max(h.spec_ed)     FILTER (WHERE h.year = v_swd_y AND h.source = 'ccd_directory')         AS swd_y,
+               max(h.spec_ed)     FILTER (WHERE h.year = v_swd_b AND h.source = 'ccd_directory')         AS swd_b,
+               max(h.ell)         FILTER (WHERE h.year = v_ell_y AND h.source = 'ccd_directory')         AS ell_y,
+               max(h.ell)         FILTER (WHERE h.year = v_ell_b AND h.source = 'ccd_directory')         AS ell_b,
+               max(h.ratio)       FILTER (WHERE h.year = v_ratio_y AND h.source = 'ccd_directory')       AS ratio_y,
+               max(h.ratio)       FILTER (WHERE h.year = v_ratio_b AND h.source = 'ccd_directory')       AS ratio_b,
+               max(h.absenteeism) FILTER (WHERE h.year = v_absenteeism_y AND h.source = 'crdc_absenteeism') AS absenteeism_y,
+               max(h.absenteeism) FILTER (WHERE h.year = v_absenteeism_b AND h.source = 'crdc_absenteeism') AS absenteeism_b,
+               max(h.graduation)  FILTER (WHERE h.year = v_graduation_y AND h.source = 'edfacts_grad')  AS graduation_y,
+               max(h.graduation)  FILTER (WHERE h.year = v_graduation_b AND h.source = 'edfacts_grad')  AS graduation_b,
+               max(h.math)        FILTER (WHERE h.year = v_math_y AND h.source = 'edfacts_assess')        AS math_y,
+               max(h.math)        FILTER (WHERE h.year = v_math_b AND h.source = 'edfacts_assess')        AS math_b,
+               max(h.read)        FILTER (WHERE h.year = v_read_y AND h.source = 'edfacts_assess')        AS read_y,
+               max(h.read)        FILTER (WHERE h.year = v_read_b AND h.source = 'edfacts_assess')        AS read_b,
+               max(h.expenditure) FILTER (WHERE h.year = v_expenditure_y AND h.source = 'ccd_finance') AS expenditure_y,
+               max(h.expenditure) FILTER (WHERE h.year = v_expenditure_b AND h.source = 'ccd_finance') AS expenditure_b
           FROM (
                 -- only the slices at Y and B, negative codes turned into NULL
                 SELECT r.leaid, r.source, r.year,
