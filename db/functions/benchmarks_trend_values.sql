@@ -85,48 +85,61 @@ BEGIN
     v_expenditure_b := nullif(greatest(v_expenditure_first, v_expenditure_y - 3), v_expenditure_y);
 
     RETURN QUERY
-    WITH history AS (
-        -- One row per district with a row in any slice; (leaid, year, source) is the primary key, so
-        -- every FILTER sees at most one row. The year is tested first: it rejects most rows at the cost of
-        -- an integer comparison.
-        SELECT h.leaid,
-               max(h.spec_ed)     FILTER (WHERE h.year = v_swd_y AND h.source = 'ccd_directory')         AS swd_y,
-               max(h.spec_ed)     FILTER (WHERE h.year = v_swd_b AND h.source = 'ccd_directory')         AS swd_b,
-               max(h.ell)         FILTER (WHERE h.year = v_ell_y AND h.source = 'ccd_directory')         AS ell_y,
-               max(h.ell)         FILTER (WHERE h.year = v_ell_b AND h.source = 'ccd_directory')         AS ell_b,
-               max(h.ratio)       FILTER (WHERE h.year = v_ratio_y AND h.source = 'ccd_directory')       AS ratio_y,
-               max(h.ratio)       FILTER (WHERE h.year = v_ratio_b AND h.source = 'ccd_directory')       AS ratio_b,
-               max(h.absenteeism) FILTER (WHERE h.year = v_absenteeism_y AND h.source = 'crdc_absenteeism') AS absenteeism_y,
-               max(h.absenteeism) FILTER (WHERE h.year = v_absenteeism_b AND h.source = 'crdc_absenteeism') AS absenteeism_b,
-               max(h.graduation)  FILTER (WHERE h.year = v_graduation_y AND h.source = 'edfacts_grad')  AS graduation_y,
-               max(h.graduation)  FILTER (WHERE h.year = v_graduation_b AND h.source = 'edfacts_grad')  AS graduation_b,
-               max(h.math)        FILTER (WHERE h.year = v_math_y AND h.source = 'edfacts_assess')        AS math_y,
-               max(h.math)        FILTER (WHERE h.year = v_math_b AND h.source = 'edfacts_assess')        AS math_b,
-               max(h.read)        FILTER (WHERE h.year = v_read_y AND h.source = 'edfacts_assess')        AS read_y,
-               max(h.read)        FILTER (WHERE h.year = v_read_b AND h.source = 'edfacts_assess')        AS read_b,
-               max(h.expenditure) FILTER (WHERE h.year = v_expenditure_y AND h.source = 'ccd_finance') AS expenditure_y,
-               max(h.expenditure) FILTER (WHERE h.year = v_expenditure_b AND h.source = 'ccd_finance') AS expenditure_b
-          FROM (
-                -- only the slices at Y and B, negative codes turned into NULL
-                SELECT r.leaid, r.source, r.year,
-                       CASE WHEN r.spec_ed_students >= 0         THEN r.spec_ed_students::numeric END AS spec_ed,
-                       CASE WHEN r.ell_students >= 0             THEN r.ell_students::numeric END     AS ell,
-                       CASE WHEN r.enrollment >= 0 AND r.teachers_fte > 0
-                            THEN r.enrollment / r.teachers_fte END                                     AS ratio,
-                       CASE WHEN r.chronic_absenteeism_rate >= 0 THEN r.chronic_absenteeism_rate END  AS absenteeism,
-                       CASE WHEN r.graduation_rate >= 0          THEN r.graduation_rate END           AS graduation,
-                       CASE WHEN r.math_proficiency >= 0         THEN r.math_proficiency END          AS math,
-                       CASE WHEN r.read_proficiency >= 0         THEN r.read_proficiency END          AS read,
-                       CASE WHEN r.expenditure_pp >= 0           THEN r.expenditure_pp END            AS expenditure
-                  FROM district_data_history r
-                 WHERE (r.source = 'ccd_directory'
-                        AND r.year IN (v_swd_y, v_swd_b, v_ell_y, v_ell_b, v_ratio_y, v_ratio_b))
-                    OR (r.source = 'crdc_absenteeism' AND r.year IN (v_absenteeism_y, v_absenteeism_b))
-                    OR (r.source = 'edfacts_grad'     AND r.year IN (v_graduation_y, v_graduation_b))
-                    OR (r.source = 'edfacts_assess'   AND r.year IN (v_math_y, v_math_b, v_read_y, v_read_b))
-                    OR (r.source = 'ccd_finance'      AND r.year IN (v_expenditure_y, v_expenditure_b))
-               ) h
-         GROUP BY h.leaid
+    WITH pivot AS (
+        -- One row per district with a row in any slice, holding the raw values at Y and B: (leaid, year,
+        -- source) is the primary key, so every FILTER sees at most one row. Only the rows of the slices at Y
+        -- and B are read; the year is tested first (an integer comparison rejects most rows), and the values
+        -- are cleaned after grouping, on one row per district instead of every history row.
+        SELECT r.leaid,
+               max(r.spec_ed_students)         FILTER (WHERE r.year = v_swd_y AND r.source = 'ccd_directory')            AS spec_ed_y,
+               max(r.spec_ed_students)         FILTER (WHERE r.year = v_swd_b AND r.source = 'ccd_directory')            AS spec_ed_b,
+               max(r.ell_students)             FILTER (WHERE r.year = v_ell_y AND r.source = 'ccd_directory')            AS ell_y,
+               max(r.ell_students)             FILTER (WHERE r.year = v_ell_b AND r.source = 'ccd_directory')            AS ell_b,
+               max(r.enrollment)               FILTER (WHERE r.year = v_ratio_y AND r.source = 'ccd_directory')          AS enrollment_y,
+               max(r.teachers_fte)             FILTER (WHERE r.year = v_ratio_y AND r.source = 'ccd_directory')          AS teachers_y,
+               max(r.enrollment)               FILTER (WHERE r.year = v_ratio_b AND r.source = 'ccd_directory')          AS enrollment_b,
+               max(r.teachers_fte)             FILTER (WHERE r.year = v_ratio_b AND r.source = 'ccd_directory')          AS teachers_b,
+               max(r.chronic_absenteeism_rate) FILTER (WHERE r.year = v_absenteeism_y AND r.source = 'crdc_absenteeism') AS absenteeism_y,
+               max(r.chronic_absenteeism_rate) FILTER (WHERE r.year = v_absenteeism_b AND r.source = 'crdc_absenteeism') AS absenteeism_b,
+               max(r.graduation_rate)          FILTER (WHERE r.year = v_graduation_y AND r.source = 'edfacts_grad')      AS graduation_y,
+               max(r.graduation_rate)          FILTER (WHERE r.year = v_graduation_b AND r.source = 'edfacts_grad')      AS graduation_b,
+               max(r.math_proficiency)         FILTER (WHERE r.year = v_math_y AND r.source = 'edfacts_assess')          AS math_y,
+               max(r.math_proficiency)         FILTER (WHERE r.year = v_math_b AND r.source = 'edfacts_assess')          AS math_b,
+               max(r.read_proficiency)         FILTER (WHERE r.year = v_read_y AND r.source = 'edfacts_assess')          AS read_y,
+               max(r.read_proficiency)         FILTER (WHERE r.year = v_read_b AND r.source = 'edfacts_assess')          AS read_b,
+               max(r.expenditure_pp)           FILTER (WHERE r.year = v_expenditure_y AND r.source = 'ccd_finance')      AS expenditure_y,
+               max(r.expenditure_pp)           FILTER (WHERE r.year = v_expenditure_b AND r.source = 'ccd_finance')      AS expenditure_b
+          FROM district_data_history r
+         WHERE (r.source = 'ccd_directory'
+                AND r.year IN (v_swd_y, v_swd_b, v_ell_y, v_ell_b, v_ratio_y, v_ratio_b))
+            OR (r.source = 'crdc_absenteeism' AND r.year IN (v_absenteeism_y, v_absenteeism_b))
+            OR (r.source = 'edfacts_grad'     AND r.year IN (v_graduation_y, v_graduation_b))
+            OR (r.source = 'edfacts_assess'   AND r.year IN (v_math_y, v_math_b, v_read_y, v_read_b))
+            OR (r.source = 'ccd_finance'      AND r.year IN (v_expenditure_y, v_expenditure_b))
+         GROUP BY r.leaid
+    ),
+    history AS (
+        -- the values at Y and B, negative codes turned into NULL; the ratio = enrollment ÷ teachers_fte
+        SELECT p.leaid,
+               CASE WHEN p.spec_ed_y >= 0     THEN p.spec_ed_y::numeric END     AS swd_y,
+               CASE WHEN p.spec_ed_b >= 0     THEN p.spec_ed_b::numeric END     AS swd_b,
+               CASE WHEN p.ell_y >= 0         THEN p.ell_y::numeric END         AS ell_y,
+               CASE WHEN p.ell_b >= 0         THEN p.ell_b::numeric END         AS ell_b,
+               CASE WHEN p.enrollment_y >= 0 AND p.teachers_y > 0
+                    THEN p.enrollment_y / p.teachers_y END                      AS ratio_y,
+               CASE WHEN p.enrollment_b >= 0 AND p.teachers_b > 0
+                    THEN p.enrollment_b / p.teachers_b END                      AS ratio_b,
+               CASE WHEN p.absenteeism_y >= 0 THEN p.absenteeism_y END          AS absenteeism_y,
+               CASE WHEN p.absenteeism_b >= 0 THEN p.absenteeism_b END          AS absenteeism_b,
+               CASE WHEN p.graduation_y >= 0  THEN p.graduation_y END           AS graduation_y,
+               CASE WHEN p.graduation_b >= 0  THEN p.graduation_b END           AS graduation_b,
+               CASE WHEN p.math_y >= 0        THEN p.math_y END                 AS math_y,
+               CASE WHEN p.math_b >= 0        THEN p.math_b END                 AS math_b,
+               CASE WHEN p.read_y >= 0        THEN p.read_y END                 AS read_y,
+               CASE WHEN p.read_b >= 0        THEN p.read_b END                 AS read_b,
+               CASE WHEN p.expenditure_y >= 0 THEN p.expenditure_y END          AS expenditure_y,
+               CASE WHEN p.expenditure_b >= 0 THEN p.expenditure_b END          AS expenditure_b
+          FROM pivot p
     ),
     computed AS MATERIALIZED (
         -- every district, including those without any history (all trends NULL); materialised so that each

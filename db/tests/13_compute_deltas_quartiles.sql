@@ -1,7 +1,7 @@
 -- compute_deltas_quartiles(): deltas against the stored state / national averages with each metric's own
 -- district column, percentile-rank tiers with ties, all-equal values, n < 4, NULLs, no state, row order.
 BEGIN;
-SELECT plan(19);
+SELECT plan(21);
 
 DELETE FROM district_data_history;
 DELETE FROM districts;
@@ -143,6 +143,18 @@ SELECT results_eq(
     $$SELECT leaid::text, absenteeism_quartile_state FROM districts WHERE state_fips = '10' ORDER BY leaid$$,
     $$SELECT leaid::text, absenteeism_quartile_state FROM first_order ORDER BY leaid$$,
     'the same districts inserted in the opposite order get the same tiers');
+
+-- values one cent apart (adjacent ranking keys) in another metric: smaller and equal must not blur
+-- (9.99, 10.00, 10.01, 10.01, 10.02 -> PR .1, .3, .6, .6, .9)
+INSERT INTO districts (leaid, state_fips, math_proficiency_pct) VALUES
+    ('1200001', '12', 10.01), ('1200002', '12', 9.99), ('1200003', '12', 10.02), ('1200004', '12', 10.00),
+    ('1200005', '12', 10.01);
+SELECT is(compute_deltas_quartiles(), 5, 'the five Hawaii districts change');
+SELECT results_eq(
+    $$SELECT leaid::text, math_proficiency_quartile_state FROM districts WHERE state_fips = '12' ORDER BY leaid$$,
+    $$VALUES ('1200001', 'above'::varchar), ('1200002', 'well_below'), ('1200003', 'well_above'),
+             ('1200004', 'below'), ('1200005', 'above')$$,
+    'values 0.01 apart rank apart, equal values together');
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -1,6 +1,6 @@
 -- The function set's contract: who may execute what, SECURITY DEFINER, volatility, pinned search_path.
 BEGIN;
-SELECT plan(44);
+SELECT plan(45);
 
 DELETE FROM data_refresh_logs;
 
@@ -83,6 +83,19 @@ SELECT function_returns('public', f, args, rettype, f || ' returns ' || rettype)
                ('compute_district_trends', ARRAY[]::name[], 'integer'), ('compute_deltas_quartiles', ARRAY[]::name[], 'integer'),
                ('compute_all_benchmarks', ARRAY['boolean']::name[], 'jsonb')) fn(f, args, rettype);
 SELECT is((compute_all_benchmarks() ->> 'refresh_current')::boolean, true, 'refresh_current defaults to true');
+
+-- the tiers rank value × 100 as an exact bigint key (benchmarks_delta_values()): that needs every ranked
+-- value to have at most two decimals, which these column types guarantee (swd_pct / ell_pct are also
+-- rounded to 2 where they are computed). A migration that widens a scale must revisit the ranking.
+SELECT is((SELECT array_agg(column_name::text || ' ' || numeric_scale ORDER BY column_name)
+             FROM information_schema.columns
+            WHERE table_schema = 'public' AND table_name = 'districts'
+              AND column_name IN ('chronic_absenteeism_rate', 'graduation_rate_total', 'student_teacher_ratio',
+                                  'swd_pct', 'ell_pct', 'math_proficiency_pct', 'read_proficiency_pct',
+                                  'expenditure_per_pupil')),
+          ARRAY['chronic_absenteeism_rate 2', 'ell_pct 2', 'expenditure_per_pupil 2', 'graduation_rate_total 2',
+                'math_proficiency_pct 2', 'read_proficiency_pct 2', 'student_teacher_ratio 2', 'swd_pct 2'],
+          'the eight ranked value columns have scale 2, so value × 100 is an exact integer ranking key');
 
 SELECT * FROM finish();
 ROLLBACK;
