@@ -356,7 +356,7 @@ class SaipeScale:
 
 
 def saipe_rows(recs: list[dict], ctx: SliceContext, scale: SaipeScale) -> list[tuple]:
-    """The share in poverty as received (scaled to 0-100 when the slice lands, once its scale is known)."""
+    """The share in poverty as received (scale_saipe puts it on 0-100 once the slice's scale is known)."""
     leaids, fips, col = _page(recs, ctx, "saipe")
     c = ctx.counts
     scratch: Counter = Counter()     # the two counts are only evidence for the scale; their junk is not ours
@@ -370,6 +370,24 @@ def saipe_rows(recs: list[dict], ctx: SliceContext, scale: SaipeScale) -> list[t
         scale.observe(pct, kids if type(kids) is int else parse_number(kids, scratch),
                       poor if type(poor) is int else parse_number(poor, scratch))
         out.append((leaid, f, pct))
+    return out
+
+
+def scale_saipe(rows: list[tuple], scale: SaipeScale, counts: Counter) -> list[tuple]:
+    """saipe_rows' rows of a whole slice on the 0-100 scale: fractions x 100 (exactly, as decimals), rounded to
+    2 decimals half away from zero; a value above 100 after that is NULL (`nulled_out_of_range`). Rows already
+    on 0-100 are returned as they are (saipe_rows nulled anything above 100)."""
+    if not scale.is_fraction():
+        return rows
+    out = []
+    for leaid, fips, pct in rows:
+        if pct is not None:
+            pct = (Decimal(repr(pct)) if type(pct) is float else Decimal(pct)) * HUNDRED
+            pct = pct.quantize(CENT, rounding=ROUND_HALF_UP)
+            if pct > HUNDRED:
+                counts["nulled_out_of_range"] += 1
+                pct = None
+        out.append((leaid, fips, pct))
     return out
 
 
