@@ -35,6 +35,9 @@ from .sources import (CRDC_ENROLLMENT, ENDPOINTS, SOURCE_NAMES, SOURCES, Source,
 LATEST_YEAR = 2024                       # newest year in the built-in catalogue
 DEFAULT_YEARS = f"{LATEST_YEAR - 9}-{LATEST_YEAR}"
 # Order of work: the CCD directory first (CRDC's fallback denominator reads its enrollment), CRDC last.
+# NEWEST_FIRST: within a source, the newest year first. A district's identity columns come from the newest
+# directory year, so landing it first leaves the older years' identity upserts with nothing to write (they
+# would otherwise rewrite every district once per year); and an interrupted run has the newest data.
 RUN_ORDER = ("ccd_directory", "ccd_finance", "edfacts_grad", "edfacts_assess", "saipe", "crdc_absenteeism")
 # Batching (see Ingest.run_batch): up to BATCH_SLICES slices of one source and year are fetched by one worker
 # and landed together, in one transaction, as soon as they hold BATCH_ROWS rows or the oldest has waited
@@ -214,7 +217,7 @@ def plan_slices(conn, client, sources: list[str], years: list[int], fips_list: l
         if rep.years_skipped:
             notes.append(f"{name}: {format_years(rep.years_skipped)} not in the API "
                          f"(it has {format_years(have)}); skipped")
-        for year in (y for y in years if y in have):
+        for year in sorted((y for y in years if y in have), reverse=True):   # newest first: see NEWEST_FIRST
             for fips in fips_list:
                 sl = Slice(SliceKey(name, year, fips), states[fips],
                            fallback_denominator=(src.denominator is not None
