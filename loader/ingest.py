@@ -375,7 +375,7 @@ class Ingest:
             sums = SchoolSums()
 
             def school_rows(kind):
-                return lambda results: sums.add(crdc_school_rows(_records(results, ctx), ctx, kind))
+                return lambda results: sums.add(kind, crdc_school_rows(_records(results, ctx), ctx, kind))
 
             pages, got = self._chain(src.endpoint, sl, school_rows("a"))
             if not sl.fallback_denominator:
