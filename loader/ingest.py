@@ -10,6 +10,7 @@ exits non-zero.
 """
 from __future__ import annotations
 
+import gc
 import hashlib
 import re
 import threading
@@ -513,6 +514,17 @@ class Ingest:
 
     # ---------------------------------------------------------------------------- the whole run
     def run(self, plan: Plan, progress) -> None:
+        # Pages and rows die young and are freed by reference counting (they hold no cycles); the cyclic
+        # collector's default passes (every 700 net allocations, promoting each page's records while it is
+        # being cleaned) cost ~6% of the run's CPU. A higher first threshold lets them die uncollected.
+        threshold = gc.get_threshold()
+        gc.set_threshold(100_000, 50, 100)
+        try:
+            self._run(plan, progress)
+        finally:
+            gc.set_threshold(*threshold)
+
+    def _run(self, plan: Plan, progress) -> None:
         self.progress = progress
         batches = make_batches(plan.todo, self.batch_slices)
         by_slice: dict[SliceKey, Future] = {}

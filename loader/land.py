@@ -26,6 +26,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache
+from operator import itemgetter
 
 import psycopg
 from psycopg import sql
@@ -156,17 +157,24 @@ def _district_statement(source: str, metric_cols: tuple[str, ...]) -> str:
         ), up AS ({upsert})""").format(cols=_ids(stage_cols), pref=_preference(stage_cols),
                                         upsert=_history_upsert(metric_cols))]
     if source == "ccd_directory":
+        # The LEFT JOIN leaves out districts whose identity would not change before the upsert sees them:
+        # ON CONFLICT locks (and so writes) every conflicting row even when its WHERE then says no.
         parts.append(sql.SQL(""", ident AS (
             INSERT INTO districts AS d (leaid, {icols})
             SELECT s.leaid, s.name, s.fips, st.abbrev, s.city, s.county_name, s.urban_centric_locale,
                    s.agency_type, %(year)s
               FROM src s JOIN states st ON st.fips = s.fips
+              LEFT JOIN districts cur ON cur.leaid = s.leaid
+             WHERE cur.leaid IS NULL
+                OR ((cur.directory_year IS NULL OR cur.directory_year <= %(year)s)
+                    AND ({ccols}) IS DISTINCT FROM (s.name, s.fips, st.abbrev, s.city, s.county_name,
+                                                   s.urban_centric_locale, s.agency_type, %(year)s))
             ON CONFLICT (leaid) DO UPDATE
                SET {sets}, updated_at = now()
              WHERE (d.directory_year IS NULL OR d.directory_year <= EXCLUDED.directory_year)
                AND ({dcols}) IS DISTINCT FROM ({xcols})
             RETURNING leaid)""").format(
-            icols=_ids(IDENTITY_COLUMNS),
+            icols=_ids(IDENTITY_COLUMNS), ccols=_prefixed("cur", IDENTITY_COLUMNS),
             sets=sql.SQL(", ").join(sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(c))
                                     for c in IDENTITY_COLUMNS),
             dcols=_prefixed("d", IDENTITY_COLUMNS), xcols=_prefixed("excluded", IDENTITY_COLUMNS)))
@@ -191,7 +199,7 @@ def land_district_source(conn: psycopg.Connection, source: str, metric_cols: tup
     two slices of the batch both carry is counted as landed (inserted/updated) by the slice whose row won."""
     out = {}
     for s in slices:
-        districts = len({row[0] for row in s.rows})
+        districts = len(set(map(itemgetter(0), s.rows)))
         extra = {"duplicates": len(s.rows) - districts}
         if source == "ccd_directory":
             extra["districts_identity_changed"] = 0
