@@ -46,7 +46,7 @@ STAGE_COLUMNS: dict[str, tuple[str, ...]] = {
     "ccd_finance": ("leaid", "fips", "expenditure_pp"),
     "edfacts_grad": ("leaid", "fips", "graduation_rate"),
     "edfacts_assess": ("leaid", "fips", "math_proficiency", "read_proficiency"),
-    "saipe": ("leaid", "fips", "children_poverty_percent"),   # raw value; scaled to 0-100 when landing
+    "saipe": ("leaid", "fips", "children_poverty_percent"),   # on 0-100 (scale_saipe, once the slice is read)
 }
 # CRDC: one row per district, summed from its schools (SchoolSums)
 CRDC_STAGE_COLUMNS = ("leaid", "schools", "schools_unpaired", "absent_missing", "absent_paired", "enr_paired",
