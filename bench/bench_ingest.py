@@ -47,9 +47,9 @@ def cpu_seconds(pid: int, children: bool = False) -> float:
 
 
 def postmaster_pid(dsn: str) -> int:
-    with psycopg.connect(dsn) as c:
+    with psycopg.connect(dsn) as c:     # read the backend's parent while the backend still exists
         backend = c.execute("SELECT pg_backend_pid()").fetchone()[0]
-    return int(Path(f"/proc/{backend}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        return int(Path(f"/proc/{backend}/stat").read_text().rsplit(")", 1)[1].split()[1])
 
 
 def run_ingest(dsn: str, api_url: str, years: str, concurrency: int, server_pid: int) -> dict:

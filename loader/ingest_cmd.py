@@ -16,8 +16,8 @@ from rich.console import Console
 from .api import DEFAULT_API_URL, ApiClient, HttpSettings
 from .cli import dsn_option, open_db, user_errors
 from .db import resolve_conninfo
-from .ingest import (DEFAULT_YEARS, INGEST_LOCK_KEY, Ingest, IngestError, _PlainProgress, _RichProgress,
-                     _slice_line, parse_sources, parse_states, parse_years, plan_slices, resolve_states,
+from .ingest import (BATCH_SLICES, DEFAULT_YEARS, INGEST_LOCK_KEY, Ingest, IngestError, _PlainProgress,
+                     _RichProgress, _slice_line, parse_sources, parse_states, parse_years, plan_slices, resolve_states,
                      require_compute_function, summary_table, write_refresh_logs)
 from .rawstore import DirClient, SavingClient
 from .sources import SOURCE_NAMES, format_years
@@ -59,6 +59,9 @@ def _cb(parser):
               help="Base URL of the API [env: EDUCATIONDATA_API_URL].")
 @click.option("--concurrency", type=click.IntRange(1, 32), default=4, show_default=True,
               envvar="DISTRICT_BENCHMARKS_CONCURRENCY", help="Slices fetched at once.")
+@click.option("--batch-slices", type=click.IntRange(1, 256), default=BATCH_SLICES, show_default=True,
+              help="Slices of one source and year fetched by one worker and landed in one transaction "
+                   "(1: each slice alone).")
 @click.option("--refresh", is_flag=True, help="Fetch slices again even if they landed before.")
 @click.option("--save-raw", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
               help="Also keep every raw page under DIR (gzip JSON, laid out by request path).")
@@ -77,8 +80,8 @@ def _cb(parser):
 @dsn_option
 @click.pass_context
 @user_errors
-def ingest(ctx, years, states, sources, api_url, concurrency, refresh, save_raw, from_dir, compute, timeout,
-           deadline, retries, backoff, dsn):
+def ingest(ctx, years, states, sources, api_url, concurrency, batch_slices, refresh, save_raw, from_dir, compute,
+           timeout, deadline, retries, backoff, dsn):
     """Fetch the Education Data API state by state into district_data_history and districts (resumable)."""
     if save_raw and from_dir:
         raise click.UsageError("--save-raw and --from-dir cannot be used together")
@@ -112,7 +115,7 @@ def ingest(ctx, years, states, sources, api_url, concurrency, refresh, save_raw,
                        + (f"; {already:,} already done (use --refresh to fetch them again)" if already else ""),
                        err=True)
             runner = Ingest(lambda: open_db(conninfo, autocommit=True), client, refresh=refresh,
-                            concurrency=concurrency)
+                            concurrency=concurrency, batch_slices=batch_slices)
             runner.states = state_map
             progress = (_RichProgress(len(plan.todo), console) if console.is_terminal
                         else _PlainProgress(len(plan.todo)))

@@ -1,23 +1,32 @@
-"""Landing a slice: staging tables, one set-based upsert, and the slice's checkpoint, in one transaction.
+"""Landing slices: staging tables, one set-based upsert, and the slices' checkpoints, in one transaction.
 
-A slice's cleaned rows (one per district; CRDC schools already summed) are COPYed into session-local
-temporary staging tables (ON COMMIT DELETE ROWS) inside the landing transaction, which then:
+A batch is one or more slices of the same source and year (see loader/ingest.py for how they are grouped).
+Their cleaned rows (one per district; CRDC schools already summed), each tagged with its slice's state, are
+COPYed into session-local temporary staging tables (ON COMMIT DELETE ROWS) inside the landing transaction,
+which then runs one statement that:
 
-1. resolves duplicates of a district in the slice deterministically (DISTINCT ON leaid, preferring the
-   record with the most non-null values, then the larger values), whatever order the pages came in;
-2. runs one INSERT .. ON CONFLICT DO UPDATE .. WHERE (..) IS DISTINCT FROM (..) into district_data_history,
+1. resolves duplicates of a district deterministically (DISTINCT ON leaid, preferring the record with the most
+   non-null values, then the larger values), whatever order the pages came in; the same rule picks one row
+   when two slices of the batch carry the same district (two states' queries answering with it);
+2. upserts into district_data_history with INSERT .. ON CONFLICT DO UPDATE .. WHERE (..) IS DISTINCT FROM (..),
    so unchanged rows are not rewritten;
 3. for ccd_directory, upserts the district's identity columns in `districts`, only from a directory year at
    least as new as the one already there (an older year never overwrites a newer one);
-4. writes the slice's 'done' row in ingest_slices.
+4. returns per-slice figures (rows inserted, rows updated, ...);
 
-No transaction is open while the network is slow, and a process killed at any moment either committed the
-slice (and its checkpoint) or left no trace of it.
+and then each slice's 'done' row is written in ingest_slices (one pipelined executemany), still in the same
+transaction. No transaction is open while the network is slow, and a process killed at any moment either
+committed a batch (its data and all its checkpoints) or left no trace of it.
+
+Each statement's text depends only on the source, so psycopg prepares it after a few executions and
+PostgreSQL stops re-parsing it.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import cache
+from operator import itemgetter
 
 import psycopg
 from psycopg import sql
@@ -27,6 +36,7 @@ from .normalize import CRDC_STAGE_COLUMNS, STAGE_COLUMNS
 
 STAGE_DDL = """
 CREATE TEMP TABLE IF NOT EXISTS ingest_stage (
+    slice                    varchar(2) NOT NULL,   -- the state of the slice the row came from
     leaid                    varchar(7) NOT NULL,
     fips                     varchar(2) NOT NULL,
     enrollment               integer,
@@ -37,7 +47,7 @@ CREATE TEMP TABLE IF NOT EXISTS ingest_stage (
     math_proficiency         numeric(5,2),
     read_proficiency         numeric(5,2),
     expenditure_pp           numeric(12,2),
-    children_poverty_percent numeric,          -- as received; scaled to 0-100 when landing
+    children_poverty_percent numeric,          -- on 0-100 (normalize.scale_saipe)
     name                     text,
     city                     text,
     county_name              text,
@@ -45,6 +55,7 @@ CREATE TEMP TABLE IF NOT EXISTS ingest_stage (
     agency_type              smallint
 ) ON COMMIT DELETE ROWS;
 CREATE TEMP TABLE IF NOT EXISTS ingest_stage_crdc (  -- CRDC schools summed per district (normalize.SchoolSums)
+    slice            varchar(2) NOT NULL,
     leaid            varchar(7) NOT NULL,
     schools          integer NOT NULL,
     schools_unpaired integer NOT NULL,
@@ -70,20 +81,40 @@ class Landed:
         return self.districts - self.inserted - self.updated
 
 
+@dataclass
+class StagedSlice:
+    """One slice of a batch, ready to land: its state and cleaned rows."""
+
+    fips: str                         # the state queried; tags the slice's staged rows
+    rows: Sequence[tuple]             # STAGE_COLUMNS[source] (CRDC: CRDC_STAGE_COLUMNS) without the tag
+    fallback: bool = False            # crdc: the rate's denominator is the CCD enrollment
+
+
 def prepare(conn: psycopg.Connection) -> None:
+    """Session setup of a landing connection: the staging tables, and synchronous_commit off.
+
+    synchronous_commit = off only lets a commit return before its WAL reaches disk; the database can never be
+    corrupted or half-written by it. If the server crashes, the last few batches may be lost as a whole — data
+    and checkpoint together, as they are in one transaction — so the next run simply fetches them again."""
     conn.execute(STAGE_DDL)
+    conn.execute("SET synchronous_commit = off")
 
 
-def copy_rows(conn: psycopg.Connection, source: str, rows: Iterable[tuple]) -> None:
-    """COPY rows into the staging table of `source` (the CRDC one takes SchoolSums.districts()). Must run in the
-    landing transaction: the staging tables empty themselves at commit."""
+def copy_rows(conn: psycopg.Connection, source: str, slices: Iterable[StagedSlice]) -> None:
+    """COPY every slice's rows, tagged with the slice's state, into the staging table of `source` (the CRDC one
+    takes SchoolSums.districts()). Must run in the landing transaction: the staging tables empty at commit."""
+    with conn.cursor() as cur, cur.copy(_copy_statement(source)) as copy:
+        for s in slices:
+            tag = (s.fips,)
+            for row in s.rows:
+                copy.write_row(tag + row)
+
+
+@cache
+def _copy_statement(source: str) -> str:
     cols = CRDC_STAGE_COLUMNS if source == "crdc_absenteeism" else STAGE_COLUMNS[source]
     table = "ingest_stage_crdc" if source == "crdc_absenteeism" else "ingest_stage"
-    stmt = sql.SQL("COPY {} ({}) FROM STDIN").format(sql.Identifier(table),
-                                                       sql.SQL(", ").join(map(sql.Identifier, cols)))
-    with conn.cursor() as cur, cur.copy(stmt) as copy:
-        for row in rows:
-            copy.write_row(row)
+    return sql.SQL("COPY {} (slice, {}) FROM STDIN").format(sql.Identifier(table), _ids(cols)).as_string()
 
 
 def _ids(cols) -> sql.Composable:
@@ -95,145 +126,207 @@ def _prefixed(prefix: str, cols) -> sql.Composable:
 
 
 def _history_upsert(metric_cols: tuple[str, ...]) -> sql.Composable:
-    """The INSERT .. ON CONFLICT of one source's metric columns, reading CTE `src`, returning (inserted)."""
+    """The INSERT .. ON CONFLICT of one source's metric columns, reading CTE `src`, returning (leaid, inserted)."""
     return sql.SQL("""
         INSERT INTO district_data_history AS h (leaid, year, source, {cols})
         SELECT leaid, %(year)s, %(source)s, {cols} FROM src
         ON CONFLICT (leaid, year, source) DO UPDATE
            SET {sets}, updated_at = now()
          WHERE ({hcols}) IS DISTINCT FROM ({xcols})
-        RETURNING (xmax = 0) AS inserted""").format(
+        RETURNING leaid, (xmax = 0) AS inserted""").format(
         cols=_ids(metric_cols),
         sets=sql.SQL(", ").join(sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(c)) for c in metric_cols),
         hcols=_prefixed("h", metric_cols), xcols=_prefixed("excluded", metric_cols))
 
 
-def _dedup(cols: tuple[str, ...]) -> sql.Composable:
-    """One row per leaid from ingest_stage: most non-null values first, then the larger values (deterministic)."""
+def _preference(cols: tuple[str, ...]) -> sql.Composable:
+    """ORDER BY terms: most non-null values first, then the larger values, then the record's state."""
     nn = sql.SQL(" + ").join(sql.SQL("({} IS NOT NULL)::int").format(sql.Identifier(c)) for c in cols)
     order = sql.SQL(", ").join(sql.SQL("{} DESC NULLS LAST").format(sql.Identifier(c)) for c in cols)
-    return sql.SQL("SELECT DISTINCT ON (leaid) leaid, fips, {cols} FROM ingest_stage "
-                   "ORDER BY leaid, {nn} DESC, {order}, fips").format(cols=_ids(cols), nn=nn, order=order)
+    return sql.SQL("{nn} DESC, {order}, fips").format(nn=nn, order=order)
 
 
-def land_district_source(conn: psycopg.Connection, source: str, metric_cols: tuple[str, ...], year: int,
-                         saipe_factor: int | None = None) -> tuple[Landed, dict]:
-    """Upsert the staged rows of a district-level source. Must run inside the slice's transaction."""
-    extra: dict = {}
-    if saipe_factor is not None:
-        row = conn.execute("""
-            WITH u AS (
-                UPDATE ingest_stage
-                   SET children_poverty_percent = CASE WHEN round(children_poverty_percent * %(f)s, 2) <= 100
-                                                       THEN round(children_poverty_percent * %(f)s, 2) END
-                 WHERE children_poverty_percent IS NOT NULL
-             RETURNING children_poverty_percent)
-            SELECT count(*) FILTER (WHERE children_poverty_percent IS NULL) FROM u""", {"f": saipe_factor}).fetchone()
-        extra["nulled_out_of_range"] = row[0]
-
+@cache
+def _district_statement(source: str, metric_cols: tuple[str, ...]) -> str:
+    """The one statement that lands a batch of a district-level source; one result row per slice that won at
+    least one district: (slice, inserted, updated, identity rows changed)."""
     stage_cols = tuple(c for c in STAGE_COLUMNS[source] if c not in ("leaid", "fips"))
-    parts = [sql.SQL("WITH src AS ({dedup}), up AS ({upsert})").format(
-        dedup=_dedup(stage_cols), upsert=_history_upsert(metric_cols))]
+    parts = [sql.SQL("""
+        WITH src AS (
+            SELECT DISTINCT ON (leaid) slice, leaid, fips, {cols} FROM ingest_stage ORDER BY leaid, {pref}, slice
+        ), up AS ({upsert})""").format(cols=_ids(stage_cols), pref=_preference(stage_cols),
+                                        upsert=_history_upsert(metric_cols))]
     if source == "ccd_directory":
+        # The LEFT JOIN leaves out districts whose identity would not change before the upsert sees them:
+        # ON CONFLICT locks (and so writes) every conflicting row even when its WHERE then says no.
         parts.append(sql.SQL(""", ident AS (
             INSERT INTO districts AS d (leaid, {icols})
             SELECT s.leaid, s.name, s.fips, st.abbrev, s.city, s.county_name, s.urban_centric_locale,
                    s.agency_type, %(year)s
               FROM src s JOIN states st ON st.fips = s.fips
+              LEFT JOIN districts cur ON cur.leaid = s.leaid
+             WHERE cur.leaid IS NULL
+                OR ((cur.directory_year IS NULL OR cur.directory_year <= %(year)s)
+                    AND ({ccols}) IS DISTINCT FROM (s.name, s.fips, st.abbrev, s.city, s.county_name,
+                                                   s.urban_centric_locale, s.agency_type, %(year)s))
             ON CONFLICT (leaid) DO UPDATE
                SET {sets}, updated_at = now()
              WHERE (d.directory_year IS NULL OR d.directory_year <= EXCLUDED.directory_year)
                AND ({dcols}) IS DISTINCT FROM ({xcols})
-            RETURNING 1)""").format(
-            icols=_ids(IDENTITY_COLUMNS),
+            RETURNING leaid)""").format(
+            icols=_ids(IDENTITY_COLUMNS), ccols=_prefixed("cur", IDENTITY_COLUMNS),
             sets=sql.SQL(", ").join(sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(c))
                                     for c in IDENTITY_COLUMNS),
             dcols=_prefixed("d", IDENTITY_COLUMNS), xcols=_prefixed("excluded", IDENTITY_COLUMNS)))
-        ident = sql.SQL("(SELECT count(*) FROM ident)")
+        ident_join, ident_count = sql.SQL("LEFT JOIN ident i ON i.leaid = s.leaid"), sql.SQL("count(i.leaid)")
     else:
-        ident = sql.SQL("0")
+        ident_join, ident_count = sql.SQL(""), sql.SQL("0")
     parts.append(sql.SQL("""
-        SELECT (SELECT count(*) FROM src), count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted),
-               {ident}, (SELECT count(*) FROM ingest_stage) - (SELECT count(*) FROM src)
-          FROM up""").format(ident=ident))
-    row = conn.execute(sql.Composed(parts), {"year": year, "source": source}).fetchone()
-    if source == "ccd_directory":
-        extra["districts_identity_changed"] = row[3]
-    extra["duplicates"] = row[4]
-    return Landed(row[0], row[1], row[2]), extra
+        SELECT s.slice, count(*) FILTER (WHERE u.inserted), count(*) FILTER (WHERE NOT u.inserted), {ident_count}
+          FROM src s
+          LEFT JOIN up u ON u.leaid = s.leaid
+          {ident_join}
+         GROUP BY s.slice""").format(ident_count=ident_count, ident_join=ident_join))
+    return sql.Composed(parts).as_string()
+
+
+def land_district_source(conn: psycopg.Connection, source: str, metric_cols: tuple[str, ...], year: int,
+                         slices: Sequence[StagedSlice]) -> dict[str, tuple[Landed, dict]]:
+    """Upsert the staged rows of a district-level source's batch. Must run inside the batch's transaction.
+    -> {slice state: (Landed, extra counts)} for every slice of the batch.
+
+    A slice's districts and duplicates are counted here from its rows (first column: leaid); a district that
+    two slices of the batch both carry is counted as landed (inserted/updated) by the slice whose row won."""
+    out = {}
+    for s in slices:
+        districts = len(set(map(itemgetter(0), s.rows)))
+        extra = {"duplicates": len(s.rows) - districts}
+        if source == "ccd_directory":
+            extra["districts_identity_changed"] = 0
+        out[s.fips] = (Landed(districts), extra)
+    rows = conn.execute(_district_statement(source, metric_cols), {"year": year, "source": source}).fetchall()
+    for fips, inserted, updated, ident in rows:
+        landed, extra = out[fips]
+        landed.inserted, landed.updated = inserted, updated
+        if source == "ccd_directory":
+            extra["districts_identity_changed"] = ident
+    return out
 
 
 CRDC_RATES = """
-WITH d AS (
-    SELECT * FROM ingest_stage_crdc
+WITH cfg AS (
+    SELECT * FROM unnest(%(slices)s::text[], %(fallback)s::bool[]) AS c(slice, fallback)
 ), r AS (
-    SELECT d.*, c.enrollment AS ccd_enrollment,
-           CASE WHEN %(fallback)s
+    SELECT d.*, cfg.fallback, c.enrollment AS ccd_enrollment,
+           CASE WHEN cfg.fallback
                 THEN CASE WHEN d.absent_missing = 0 AND c.enrollment > 0
                           THEN round(100.0 * d.absent_all / c.enrollment, 2) END
                 ELSE CASE WHEN d.enr_paired > 0
                           THEN round(100.0 * d.absent_paired / d.enr_paired, 2) END
            END AS raw_rate
-      FROM d
+      FROM ingest_stage_crdc d
+      JOIN cfg ON cfg.slice = d.slice
       LEFT JOIN district_data_history c
              ON c.leaid = d.leaid AND c.year = %(year)s AND c.source = 'ccd_directory'
-), src AS (
-    SELECT leaid, CASE WHEN raw_rate <= 100 THEN raw_rate END AS chronic_absenteeism_rate FROM r
+), per_slice AS (
+    SELECT slice, leaid, CASE WHEN raw_rate <= 100 THEN raw_rate END AS chronic_absenteeism_rate FROM r
+), src AS (     -- a district answered by two states' queries lands once
+    SELECT DISTINCT ON (leaid) * FROM per_slice
+     ORDER BY leaid, chronic_absenteeism_rate IS NULL, chronic_absenteeism_rate DESC, slice
 ), up AS ({upsert}),
-stats AS (
-    SELECT count(*)                                                              AS districts,
+landed AS (
+    SELECT s.slice, count(*) FILTER (WHERE u.inserted) AS inserted, count(*) FILTER (WHERE NOT u.inserted) AS updated
+      FROM src s JOIN up u ON u.leaid = s.leaid
+     GROUP BY s.slice
+), stats AS (
+    SELECT slice,
+           count(*)                                                              AS districts,
            coalesce(sum(schools), 0)::bigint                                     AS schools,
-           coalesce(sum(CASE WHEN %(fallback)s THEN absent_missing ELSE schools_unpaired END), 0)::bigint
+           coalesce(sum(CASE WHEN fallback THEN absent_missing ELSE schools_unpaired END), 0)::bigint
                                                                                  AS schools_excluded,
-           count(*) FILTER (WHERE NOT %(fallback)s AND schools_unpaired > 0 AND raw_rate IS NOT NULL)
+           count(*) FILTER (WHERE NOT fallback AND schools_unpaired > 0 AND raw_rate IS NOT NULL)
                                                                                  AS districts_partial,
            count(*) FILTER (WHERE raw_rate IS NULL)                              AS districts_no_rate,
            count(*) FILTER (WHERE raw_rate > 100)                                AS out_of_range,
-           count(*) FILTER (WHERE %(fallback)s AND (ccd_enrollment IS NULL OR ccd_enrollment <= 0))
+           count(*) FILTER (WHERE fallback AND (ccd_enrollment IS NULL OR ccd_enrollment <= 0))
                                                                                  AS no_ccd_enrollment
       FROM r
+     GROUP BY slice
 )
-SELECT stats.*, (SELECT count(*) FILTER (WHERE inserted) FROM up), (SELECT count(*) FILTER (WHERE NOT inserted) FROM up)
-  FROM stats
+SELECT stats.*, coalesce(landed.inserted, 0), coalesce(landed.updated, 0)
+  FROM stats LEFT JOIN landed USING (slice)
 """
 
 
-def land_crdc(conn: psycopg.Connection, year: int, fallback: bool) -> tuple[Landed, dict]:
-    """The chronic absenteeism rate from the staged per-district sums; upserted. Runs in the slice's transaction.
+@cache
+def _crdc_statement() -> str:
+    return sql.SQL(CRDC_RATES).format(upsert=_history_upsert(("chronic_absenteeism_rate",))).as_string()
+
+
+def land_crdc(conn: psycopg.Connection, year: int, slices: Sequence[StagedSlice]) -> dict[str, tuple[Landed, dict]]:
+    """The chronic absenteeism rate from the staged per-district sums; upserted. Runs in the batch's transaction.
+    -> {slice state: (Landed, extra counts)} for every slice of the batch.
 
     With CRDC enrollment (the normal case) numerator and denominator are summed over the same schools: those
     that report both a chronically-absent count and an enrollment. A school suppressed in either drops out
     of both sums (counted as schools_excluded), so suppression does not bias the rate downwards; a district
-    with no such school gets NULL. Without CRDC enrollment for the year (`fallback`), the denominator is the
+    with no such school gets NULL. Without CRDC enrollment for the slice (`fallback`), the denominator is the
     district's CCD enrollment of the same year from district_data_history; as it covers every school, the
     rate is computed only when no school's count is suppressed. A rate above 100 is impossible and is NULL.
     """
-    q = sql.SQL(CRDC_RATES).format(upsert=_history_upsert(("chronic_absenteeism_rate",)))
-    row = conn.execute(q, {"year": year, "source": "crdc_absenteeism", "fallback": fallback}).fetchone()
-    (districts, schools, unpaired, partial, no_rate, out_of_range, no_ccd, inserted, updated) = row
-    extra = {"schools": schools, "schools_excluded": unpaired, "districts_partial": partial,
+    def extra(fallback, schools=0, unpaired=0, partial=0, no_rate=0, out_of_range=0, no_ccd=0) -> dict:
+        e = {"schools": schools, "schools_excluded": unpaired, "districts_partial": partial,
              "districts_no_rate": no_rate, "nulled_out_of_range": out_of_range,
              "denominator": "ccd_enrollment" if fallback else "crdc_enrollment"}
-    if fallback:
-        extra["districts_without_ccd_enrollment"] = no_ccd
-    return Landed(districts, inserted, updated), extra
+        if fallback:
+            e["districts_without_ccd_enrollment"] = no_ccd
+        return e
+
+    out = {s.fips: (Landed(), extra(s.fallback)) for s in slices}
+    fallback = {s.fips: s.fallback for s in slices}
+    rows = conn.execute(_crdc_statement(), {"year": year, "source": "crdc_absenteeism",
+                                            "slices": list(fallback), "fallback": list(fallback.values())})
+    for (fips, districts, schools, unpaired, partial, no_rate, out_of_range, no_ccd, inserted,
+         updated) in rows.fetchall():
+        out[fips] = (Landed(districts, inserted, updated),
+                     extra(fallback[fips], schools, unpaired, partial, no_rate, out_of_range, no_ccd))
+    return out
 
 
-def mark_done(conn, source: str, year: int, fips: str, pages: int, received: int, landed: Landed,
-              nulled: int, skipped: int, counts: dict) -> None:
-    conn.execute("""
-        INSERT INTO ingest_slices AS s (source, year, state_fips, status, pages, rows_received, rows_inserted,
-                                        rows_updated, rows_unchanged, values_nulled, records_skipped, counts,
-                                        error, finished_at)
-        VALUES (%s, %s, %s, 'done', %s, %s, %s, %s, %s, %s, %s, %s, NULL, now())
-        ON CONFLICT (source, year, state_fips) DO UPDATE
-           SET status = 'done', pages = EXCLUDED.pages, rows_received = EXCLUDED.rows_received,
-               rows_inserted = EXCLUDED.rows_inserted, rows_updated = EXCLUDED.rows_updated,
-               rows_unchanged = EXCLUDED.rows_unchanged, values_nulled = EXCLUDED.values_nulled,
-               records_skipped = EXCLUDED.records_skipped, counts = EXCLUDED.counts, error = NULL,
-               finished_at = now()""",
-                 (source, year, fips, pages, received, landed.inserted, landed.updated, landed.unchanged,
-                  nulled, skipped, Jsonb(counts)))
+MARK_DONE = """
+    INSERT INTO ingest_slices AS s (source, year, state_fips, status, pages, rows_received, rows_inserted,
+                                    rows_updated, rows_unchanged, values_nulled, records_skipped, counts,
+                                    error, finished_at)
+    VALUES (%s, %s, %s, 'done', %s, %s, %s, %s, %s, %s, %s, %s, NULL, now())
+    ON CONFLICT (source, year, state_fips) DO UPDATE
+       SET status = 'done', pages = EXCLUDED.pages, rows_received = EXCLUDED.rows_received,
+           rows_inserted = EXCLUDED.rows_inserted, rows_updated = EXCLUDED.rows_updated,
+           rows_unchanged = EXCLUDED.rows_unchanged, values_nulled = EXCLUDED.values_nulled,
+           records_skipped = EXCLUDED.records_skipped, counts = EXCLUDED.counts, error = NULL,
+           finished_at = now()"""
+
+
+@dataclass
+class Checkpoint:
+    """A slice's 'done' row in ingest_slices."""
+
+    source: str
+    year: int
+    fips: str
+    pages: int
+    received: int
+    landed: Landed
+    nulled: int
+    skipped: int
+    counts: dict
+
+
+def mark_done(conn, checkpoints: Sequence[Checkpoint]) -> None:
+    """Write the slices' 'done' rows (one pipelined round trip). Runs in the transaction that landed them."""
+    with conn.cursor() as cur:
+        cur.executemany(MARK_DONE, [
+            (c.source, c.year, c.fips, c.pages, c.received, c.landed.inserted, c.landed.updated,
+             c.landed.unchanged, c.nulled, c.skipped, Jsonb(c.counts)) for c in checkpoints])
 
 
 def mark_failed(conn, source: str, year: int, fips: str, error: str, counts: dict) -> None:

@@ -28,6 +28,8 @@ import math
 from collections import Counter
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from itertools import repeat
+from operator import contains, itemgetter
 
 INT_MAX = 2**31 - 1
 SMALLINT_MAX = 2**15 - 1
@@ -44,7 +46,7 @@ STAGE_COLUMNS: dict[str, tuple[str, ...]] = {
     "ccd_finance": ("leaid", "fips", "expenditure_pp"),
     "edfacts_grad": ("leaid", "fips", "graduation_rate"),
     "edfacts_assess": ("leaid", "fips", "math_proficiency", "read_proficiency"),
-    "saipe": ("leaid", "fips", "children_poverty_percent"),   # raw value; scaled to 0-100 when landing
+    "saipe": ("leaid", "fips", "children_poverty_percent"),   # on 0-100 (scale_saipe, once the slice is read)
 }
 # CRDC: one row per district, summed from its schools (SchoolSums)
 CRDC_STAGE_COLUMNS = ("leaid", "schools", "schools_unpaired", "absent_missing", "absent_paired", "enr_paired",
@@ -213,10 +215,11 @@ def identify(recs: list[dict], ctx: SliceContext,
     breakdown columns the endpoint has (its variable list); each must be 99 (or null) where a record has it."""
     counts, n = ctx.counts, len(recs)
     bad: set[int] = set()
-    for col in breakdown:
-        vals = [r.get(col) for r in recs]
-        if vals.count(None) + vals.count(99) != n:
-            bad.update(i for i, v in enumerate(vals) if v is not None and v != 99 and v != "99")
+    if breakdown and not _all_totals(recs, breakdown):
+        for col in breakdown:
+            vals = [r.get(col) for r in recs]
+            if vals.count(None) + vals.count(99) != n:
+                bad.update(i for i, v in enumerate(vals) if v is not None and v != 99 and v != "99")
     counts["breakdown_rows"] += len(bad)
     years = [r.get("year") for r in recs]
     if years.count(ctx.year) + years.count(None) != n:
@@ -227,14 +230,18 @@ def identify(recs: list[dict], ctx: SliceContext,
         bad |= wrong
     raw = [r.get("leaid") for r in recs]
     leaids = [v if type(v) is str and len(v) == 7 and v.isdigit() and v.isascii() else None for v in raw]
-    for i, v in enumerate(leaids):
-        if v is None and i not in bad:
-            leaids[i], why = clean_leaid(raw[i])
-            if why:
-                counts[why] += 1
-                bad.add(i)
+    if None in leaids:
+        for i, v in enumerate(leaids):
+            if v is None and i not in bad:
+                leaids[i], why = clean_leaid(raw[i])
+                if why:
+                    counts[why] += 1
+                    bad.add(i)
     raw = [r.get("fips") for r in recs]
-    fips = [(_FIPS.get(v) if type(v) is int else clean_fips(v)) or ctx.fips for v in raw]
+    if raw.count(int(ctx.fips)) == n:                 # the usual page: every record of the state queried
+        fips = [ctx.fips] * n
+    else:
+        fips = [(_FIPS.get(v) if type(v) is int else clean_fips(v)) or ctx.fips for v in raw]
     if not ctx.states.keys() >= set(fips):
         for i, f in enumerate(fips):
             if f not in ctx.states and i not in bad:
@@ -245,6 +252,24 @@ def identify(recs: list[dict], ctx: SliceContext,
         return list(range(n)), leaids, fips
     idx = [i for i in range(n) if i not in bad]
     return idx, [leaids[i] for i in idx], [fips[i] for i in idx]
+
+
+def _all_totals(recs: list[dict], breakdown: tuple[str, ...]) -> bool:
+    """True when every breakdown column is 99 in every record that has it, and the records all have the same
+    ones (the all-students rows the API was asked for): a few passes over the page in C instead of one Python
+    pass per column. False means: check column by column."""
+    if not recs:
+        return True
+    present = tuple(c for c in breakdown if c in recs[0])
+    if any(any(map(contains, recs, repeat(c))) for c in breakdown if c not in present):
+        return False
+    if not present:
+        return True
+    try:
+        combos = set(map(itemgetter(*present), recs))
+    except KeyError:
+        return False
+    return combos == {(99,) * len(present) if len(present) > 1 else 99}
 
 
 def ints(col: list, counts: Counter, limit: int = INT_MAX) -> list:
@@ -356,7 +381,7 @@ class SaipeScale:
 
 
 def saipe_rows(recs: list[dict], ctx: SliceContext, scale: SaipeScale) -> list[tuple]:
-    """The share in poverty as received (scaled to 0-100 when the slice lands, once its scale is known)."""
+    """The share in poverty as received (scale_saipe puts it on 0-100 once the slice's scale is known)."""
     leaids, fips, col = _page(recs, ctx, "saipe")
     c = ctx.counts
     scratch: Counter = Counter()     # the two counts are only evidence for the scale; their junk is not ours
@@ -373,19 +398,38 @@ def saipe_rows(recs: list[dict], ctx: SliceContext, scale: SaipeScale) -> list[t
     return out
 
 
+def scale_saipe(rows: list[tuple], scale: SaipeScale, counts: Counter) -> list[tuple]:
+    """saipe_rows' rows of a whole slice on the 0-100 scale: fractions x 100 (exactly, as decimals), rounded to
+    2 decimals half away from zero; a value above 100 after that is NULL (`nulled_out_of_range`). Rows already
+    on 0-100 are returned as they are (saipe_rows nulled anything above 100)."""
+    if not scale.is_fraction():
+        return rows
+    out = []
+    for leaid, fips, pct in rows:
+        if pct is not None:
+            pct = (Decimal(repr(pct)) if type(pct) is float else Decimal(pct)) * HUNDRED
+            pct = pct.quantize(CENT, rounding=ROUND_HALF_UP)
+            if pct > HUNDRED:
+                counts["nulled_out_of_range"] += 1
+                pct = None
+        out.append((leaid, fips, pct))
+    return out
+
+
 def crdc_school_rows(recs: list[dict], ctx: SliceContext, kind: str) -> list[tuple]:
-    """kind 'a': students_chronically_absent; 'e': enrollment_crdc. One row per school (its all-students row),
-    identified by crdc_id, else ncessch; a row with neither is skipped (skipped_no_school_id)."""
-    leaids, fips, col = _page(recs, ctx, "crdc_absenteeism")
+    """kind 'a': students_chronically_absent; 'e': enrollment_crdc. One ((leaid, school), value) pair per school
+    (its all-students row), the school identified by crdc_id, else ncessch; a row with neither is skipped
+    (skipped_no_school_id)."""
+    leaids, _fips, col = _page(recs, ctx, "crdc_absenteeism")
     values = ints(col("students_chronically_absent" if kind == "a" else "enrollment_crdc"), ctx.counts)
     schools = texts(col("crdc_id"))
     if None in schools:
         schools = [a or b for a, b in zip(schools, texts(col("ncessch")))]
-    missing = schools.count(None)
-    if missing:
-        ctx.counts["skipped_no_school_id"] += missing
-    return [(kind, leaid, f, school, v) for leaid, f, school, v in zip(leaids, fips, schools, values)
-            if school is not None]
+        missing = schools.count(None)
+        if missing:
+            ctx.counts["skipped_no_school_id"] += missing
+            return [(key, v) for key, v in zip(zip(leaids, schools), values) if key[1] is not None]
+    return list(zip(zip(leaids, schools), values))
 
 
 class SchoolSums:
@@ -400,10 +444,14 @@ class SchoolSums:
     def __init__(self) -> None:
         self.values: dict[str, dict[tuple[str, str], int | None]] = {"a": {}, "e": {}}
 
-    def add(self, rows: list[tuple]) -> None:
-        for kind, leaid, _fips, school, v in rows:
-            d = self.values[kind]
-            key = (leaid, school)
+    def add(self, kind: str, rows: list[tuple]) -> None:
+        """rows: crdc_school_rows(..., kind)."""
+        d = self.values[kind]
+        new = dict(rows)
+        if len(new) == len(rows) and d.keys().isdisjoint(new):
+            d.update(new)                      # the usual page: every school new
+            return
+        for key, v in rows:
             if key not in d or (v is not None and (d[key] is None or v > d[key])):
                 d[key] = v
 

@@ -338,6 +338,70 @@ def test_failures_inside_a_page_are_retried_transparently(dsn, conn, fake):
     assert set(history(conn, "ccd_directory", 2021)) == {A, B, C, DD}
 
 
+def test_a_slice_that_cannot_land_does_not_take_its_batch_down(dsn, conn, fake, monkeypatch):
+    """DE and MD ccd_finance 2020 are one batch; landing MD fails (as a constraint or a bug might): the batch is
+    landed again slice by slice, so DE lands and only MD fails."""
+    from loader import land
+    delaware(fake)
+    fake.add("ccd_finance", 2020, 24, [{"leaid": "2400001", "year": 2020, "fips": 24,
+                                        "exp_current_elsec_total": 500.0, "enrollment_fall_responsible": 5}])
+    real = land.land_district_source
+    tried = []
+
+    def failing_for_md(conn, source, cols, year, slices):
+        tried.append(sorted(s.fips for s in slices))
+        if any(s.fips == "24" for s in slices):
+            raise RuntimeError("cannot land MD")
+        return real(conn, source, cols, year, slices)
+
+    monkeypatch.setattr(land, "land_district_source", failing_for_md)
+    r = ingest(dsn, fake, "--states", "DE,MD", "--years", "2020", "--sources", "ccd_finance")
+    assert r.exit_code == 1
+    assert tried == [["10", "24"], ["10"], ["24"]]                  # together, then one by one
+    assert "FAILED ccd_finance 2020 MD: RuntimeError: cannot land MD" in r.output
+    assert history(conn, "ccd_finance", 2020) == {A: D("12345.67"), B: None, C: None}
+    assert dict(conn.execute("SELECT state_fips, status FROM ingest_slices")) == {"10": "done", "24": "failed"}
+
+
+def test_a_batch_lands_in_one_transaction_and_a_district_two_states_report_lands_once(dsn, conn, fake):
+    delaware(fake)
+    fake.add("ccd_finance", 2020, 24, [
+        {"leaid": "2400001", "year": 2020, "fips": 24, "exp_current_elsec_total": 500.0,
+         "enrollment_fall_responsible": 5},
+        {"leaid": A, "year": 2020, "fips": 10, "exp_current_elsec_total": 1300000.0,      # also in DE's answer
+         "enrollment_fall_responsible": 100}])
+    r = ingest(dsn, fake, "--states", "DE,MD", "--years", "2020", "--sources", "ccd_finance")
+    assert r.exit_code == 0, r.output
+    # A: the larger of its two values (DE's 12345.67, MD's 13000.00) wins, whichever page came first
+    assert history(conn, "ccd_finance", 2020) == {A: D("13000.00"), B: None, C: None, "2400001": D("100.00")}
+    xmins = conn.execute("SELECT DISTINCT xmin::text FROM district_data_history UNION ALL "
+                         "SELECT DISTINCT xmin::text FROM ingest_slices").fetchall()
+    assert len(set(xmins)) == 1                                      # both slices and checkpoints: one commit
+    landed = dict(conn.execute("SELECT state_fips, rows_inserted FROM ingest_slices"))
+    assert landed == {"10": 2, "24": 2}                              # A counted by MD, whose row won
+
+
+def test_batched_and_slice_by_slice_landing_give_the_same_database(dsn, pg_admin, migrated_template,
+                                                                  http_server):
+    from loader.synthetic import World
+    from tests import harness
+    api = FakeApi(page_size=50, world=World({10: 45, 15: 1, 41: 60, 24: 25}, seed=3))
+    args = ("--states", "DE,HI,OR,MD", "--years", "2019-2022", "--concurrency", "3")
+    with api.serve(http_server):
+        r = ingest(dsn, api, *args)
+        assert r.exit_code == 0, r.output
+        other = harness.create_database(pg_admin, "dbench_t", template=migrated_template)
+        try:
+            dsn2 = harness.with_dbname(pg_admin, other)
+            r = ingest(dsn2, api, *args, "--batch-slices", "1")
+            assert r.exit_code == 0, r.output
+            ours, theirs = snapshot(dsn), snapshot(dsn2)
+            assert len(ours["history"]) > 1000 and len(ours["slices"]) == 60       # 4 states x 15 source-years
+            assert ours == theirs
+        finally:
+            harness.drop_database(pg_admin, other)
+
+
 def test_crdc_fallback_waits_for_a_failed_directory_slice(dsn, conn, fake):
     delaware(fake)
     fake.fault("status", "ccd/directory/2022", status=500, times=1000)

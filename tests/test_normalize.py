@@ -104,6 +104,26 @@ def test_all_students_row_needs_every_present_breakdown_column_at_99():
     assert c.counts == Counter(breakdown_rows=4)
 
 
+def test_the_one_pass_breakdown_check_agrees_with_the_column_by_column_one():
+    """identify() first checks a page in one pass (every record has the same breakdown columns, all 99) and
+    falls back to column by column; both must keep exactly the all-students rows."""
+    tot = {"race": 99, "sex": 99, "lep": 99}
+    pages = [
+        [dict(tot, leaid="1000001"), dict(tot, leaid="1000002")],                       # one pass: all kept
+        [dict(tot, leaid="1000001"), dict(tot, leaid="1000002", homeless=1)],           # a column only later
+        [{"leaid": "1000001", "race": 99}, dict(tot, leaid="1000002", sex=2)],          # missing, then not 99
+        [dict(tot, leaid="1000001", race="99"), dict(tot, leaid="1000002", race=None)],  # "99" and null: kept
+        [dict(tot, leaid="1000001", sex=1)],
+    ]
+    kept = []
+    for recs in pages:
+        c = ctx()
+        leaids = identify(recs, c, ("race", "sex", "lep", "homeless"))[1]
+        kept.append((leaids, c.counts["breakdown_rows"]))
+    assert kept == [(["1000001", "1000002"], 0), (["1000001"], 1), (["1000001"], 1),
+                    (["1000001", "1000002"], 0), ([], 1)]
+
+
 def test_directory_row_cleans_every_field():
     c = ctx()
     row = one(directory_rows, {"leaid": "1000002", "year": 2021, "fips": 10, "lea_name": "-2", "enrollment": "-2",
@@ -149,21 +169,21 @@ def test_crdc_school_rows_need_a_school_id():
     c = ctx()
     rec = {"leaid": "1000001", "year": 2021, "fips": 10, "race": 99, "sex": 99, "crdc_id": "A1",
            "students_chronically_absent": 30}
-    assert one(crdc_school_rows, rec, c, "a") == ("a", "1000001", "10", "A1", 30)
-    assert one(crdc_school_rows, dict(rec, crdc_id=None, ncessch="100000100001"), c, "a")[3] == "100000100001"
+    assert one(crdc_school_rows, rec, c, "a") == (("1000001", "A1"), 30)
+    assert one(crdc_school_rows, dict(rec, crdc_id=None, ncessch="100000100001"), c, "a")[0][1] == "100000100001"
     assert one(crdc_school_rows, dict(rec, crdc_id=None), c, "a") is None
-    assert one(crdc_school_rows, dict(rec, enrollment_crdc=-3), c, "e") == ("e", "1000001", "10", "A1", None)
+    assert one(crdc_school_rows, dict(rec, enrollment_crdc=-3), c, "e") == (("1000001", "A1"), None)
     assert c.counts == Counter(skipped_no_school_id=1, nulled_negative=1)
 
 
 def test_school_sums_pair_each_schools_count_with_its_enrollment():
     sums = SchoolSums()
-    sums.add([("a", "1", "10", "s1", 30), ("a", "1", "10", "s2", None), ("a", "1", "10", "s3", 20),
-              ("a", "1", "10", "s3", 15),                    # listed twice: the larger count stays
-              ("a", "2", "10", "t1", 10), ("a", "3", "10", "u1", 0)])
-    sums.add([("e", "1", "10", "s1", 300), ("e", "1", "10", "s2", 200), ("e", "1", "10", "s3", 100),
-              ("e", "1", "10", "s9", 999),                   # no absenteeism row: not a school of the sums
-              ("e", "2", "10", "t1", None), ("e", "3", "10", "u1", 50)])
+    sums.add("a", [(("1", "s1"), 30), (("1", "s2"), None), (("1", "s3"), 20),
+                   (("1", "s3"), 15),                          # listed twice: the larger count stays
+                   (("2", "t1"), 10), (("3", "u1"), 0)])
+    sums.add("e", [(("1", "s1"), 300), (("1", "s2"), 200), (("1", "s9"), 999),   # s9: no absenteeism row
+                   (("2", "t1"), None), (("3", "u1"), 50)])
+    sums.add("e", [(("1", "s3"), 100), (("1", "s2"), 150)])  # a later page: s2 again, 200 stays
     # (leaid, schools, unpaired, absent missing, absent paired, enrollment paired, absent all)
     assert sums.districts() == [("1", 3, 1, 1, 50, 400, 50), ("2", 1, 1, 0, 0, 0, 10), ("3", 1, 0, 0, 0, 50, 0)]
     assert len(sums) == 5 and sums.has_enrollment()
