@@ -19,7 +19,7 @@
  *     PR ≥ 0.75 well_above, ≥ 0.50 above, ≥ 0.25 below, else well_below; NULL when n < 4. Computed with
  *     integers only: with lt = number smaller and le = number smaller or equal, PR = (lt + le) ÷ 2n, so
  *     PR ≥ 0.75 ⇔ 2(lt + le) ≥ 3n, PR ≥ 0.5 ⇔ lt + le ≥ n, PR ≥ 0.25 ⇔ 2(lt + le) ≥ n. Equal values get
- *     the same tier and row order cannot matter (rank() and a RANGE frame treat peers alike).
+ *     the same tier and row order cannot matter (both counts are binary searches in the sorted values).
  *   - A delta that does not fit numeric(8,2) becomes NULL and is counted in the transaction-local setting
  *     district_benchmarks.out_of_range.
  *   - Returns the number of districts rows changed; unchanged rows are not written.
