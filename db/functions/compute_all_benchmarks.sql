@@ -139,10 +139,9 @@ BEGIN
          WHERE d.leaid = t.leaid AND (t.changed OR x.changed)
         RETURNING t.changed AS trends_changed, x.changed AS deltas_changed
     )
-    SELECT (SELECT count(*) FILTER (WHERE w.trends_changed) FROM written w),
-           (SELECT count(*) FILTER (WHERE w.deltas_changed) FROM written w),
-           (SELECT count(*) FROM written w),
+    SELECT count(*) FILTER (WHERE w.trends_changed), count(*) FILTER (WHERE w.deltas_changed), count(*),
            (SELECT coalesce(sum(x.out_of_range), 0) FROM x)
+      FROM written w
       INTO v_trends_rows, v_rows, v_written, v_step_oor;
     DROP TABLE pg_temp.benchmarks_district_values;
     v_districts := v_districts + v_trends_rows + v_rows;
