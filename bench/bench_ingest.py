@@ -1,9 +1,12 @@
 """Ingest benchmark: a national-scale synthetic API on 127.0.0.1 -> a throwaway PostgreSQL 15. Prints figures.
 
     .venv/bin/python -m bench.bench_ingest [--years 2015-2022] [--page-size 2000] [--concurrency 4]
+                                           [--close-connections]
 
 - The fake API (tests/fake_api.py serving loader/synthetic.py's world of ~19,000 districts in 52 states,
   generated on the fly and deterministic) runs in its own process, so its CPU is not the loader's.
+  It keeps connections alive (waitress), as the real API does; --close-connections serves with werkzeug
+  instead, which opens a new TCP connection for every page (the figures before 2026-11-22 were measured so).
 - The loader runs as `python -m loader ingest` in a child process; its peak RSS comes from wait4().
 - A warm-up run makes the fake API generate (and keep) every page; then run 1 ingests the first half of the
   years into a fresh database, run 2 all of them into another: about twice the pages.
@@ -31,10 +34,10 @@ from loader.synthetic import NATIONAL_DISTRICTS, World  # noqa: E402
 from tests import harness  # noqa: E402
 
 
-def serve(page_size: int, port_queue, stop_event) -> None:
+def serve(page_size: int, keep_alive: bool, port_queue, stop_event) -> None:
     from tests.fake_api import FakeApi
     api = FakeApi(page_size=page_size, world=World(NATIONAL_DISTRICTS, seed=1), cache_bodies=True)
-    with api.serve():
+    with api.serve(keep_alive=keep_alive):
         port_queue.put(api.base_url)
         stop_event.wait()
 
@@ -86,17 +89,21 @@ def main() -> int:
     ap.add_argument("--years", default="2015-2022")
     ap.add_argument("--page-size", type=int, default=2000)
     ap.add_argument("--concurrency", type=int, default=4)
+    ap.add_argument("--close-connections", action="store_true",
+                    help="serve with werkzeug, which closes the connection after every response "
+                         "(default: waitress, keep-alive like the real API)")
     args = ap.parse_args()
     years = parse_years(args.years)
     half = f"{years[0]}-{years[len(years) // 2 - 1]}"
 
     ctx = mp.get_context("spawn")
     port_queue, stop = ctx.Queue(), ctx.Event()
-    server = ctx.Process(target=serve, args=(args.page_size, port_queue, stop), daemon=True)
+    server = ctx.Process(target=serve, args=(args.page_size, not args.close_connections, port_queue, stop), daemon=True)
     server.start()
     api_url = port_queue.get(timeout=60)
     print(f"fake API {api_url}: {sum(NATIONAL_DISTRICTS.values()):,} districts in {len(NATIONAL_DISTRICTS)} "
-          f"states, page size {args.page_size:,}; concurrency {args.concurrency}", flush=True)
+          f"states, page size {args.page_size:,}, {'new connection per request' if args.close_connections else 'keep-alive'}; "
+          f"concurrency {args.concurrency}", flush=True)
     try:
         with harness.server(log=lambda m: None) as admin:
             harness.prepare_server(admin)

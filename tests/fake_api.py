@@ -1,4 +1,6 @@
-"""A local fake of the Urban Institute Education Data API, served by pytest-httpserver (werkzeug, threaded).
+"""A local fake of the Urban Institute Education Data API, served by pytest-httpserver (werkzeug, threaded), or
+with `serve(keep_alive=True)` by waitress, which keeps HTTP/1.1 connections open between requests as the real
+API does (werkzeug's development server closes every connection after one response).
 
 It behaves like the real API as recorded in its own fixtures: pages `{"count", "next", "previous", "results"}`
 with `next` a full URL keeping the query string (`...?fips=6&page=2`), a configurable page size (the real one
@@ -34,6 +36,7 @@ from werkzeug import Request, Response
 
 PREFIX = "/api/v1/"
 logging.getLogger("werkzeug").setLevel(logging.ERROR)   # no line per request
+logging.getLogger("waitress").setLevel(logging.ERROR)   # nor "Task queue depth" notes
 
 # route regex (after /api/v1/) -> (endpoint key, catalogue endpoint_url, years_available of the real API)
 ROUTES = {
@@ -96,6 +99,8 @@ class FakeApi:
         self.log: list[tuple[str, dict]] = []
         self._lock = threading.Lock()
         self._server: HTTPServer | None = None
+        self._port: int | None = None
+        self.peers: set[int] = set()          # client ports seen: one per TCP connection
         self._rows = lru_cache(maxsize=16)(self._rows_uncached)
 
     # ---------------------------------------------------------------- setup
@@ -114,26 +119,44 @@ class FakeApi:
 
     @property
     def base_url(self) -> str:
-        assert self._server is not None
-        return f"http://127.0.0.1:{self._server.port}/api/v1"
+        assert self._port is not None
+        return f"http://127.0.0.1:{self._port}/api/v1"
 
     @contextlib.contextmanager
-    def serve(self, server: HTTPServer | None = None):
-        """Answer on `server` (a running pytest-httpserver, e.g. the `http_server` fixture) or on a new one."""
+    def serve(self, server: HTTPServer | None = None, keep_alive: bool = False):
+        """Answer on `server` (a running pytest-httpserver, e.g. the `http_server` fixture) or on a new one;
+        with keep_alive=True, on a new waitress server (persistent connections)."""
+        if keep_alive:
+            yield from self._serve_waitress()
+            return
         own = server is None
         if own:
             server = HTTPServer(host="127.0.0.1", port=0, threaded=True)
             server.start()
         server.clear_all_handlers()
         server.expect_request(re.compile(r"^/")).respond_with_handler(self.handle)
-        self._server = server
+        self._server, self._port = server, server.port
         try:
             yield self
         finally:
             server.clear_all_handlers()
             if own:
                 server.stop()
-            self._server = None
+            self._server = self._port = None
+
+    def _serve_waitress(self):
+        from waitress.server import create_server
+        wsgi = create_server(Request.application(self.handle), host="127.0.0.1", port=0, threads=4,
+                             channel_timeout=120, clear_untrusted_proxy_headers=True)
+        thread = threading.Thread(target=wsgi.run, name="fake-api", daemon=True)
+        thread.start()
+        self._port = wsgi.effective_port
+        try:
+            yield self
+        finally:
+            wsgi.close()
+            thread.join(5)
+            self._port = None
 
     # ---------------------------------------------------------------- data
     def _rows_uncached(self, key: str, year: int, fips: int, filters: tuple) -> tuple:
@@ -167,6 +190,7 @@ class FakeApi:
         rel = path[len(PREFIX):] if path.startswith(PREFIX) else path
         with self._lock:
             self.log.append((rel, dict(args)))
+            self.peers.add(request.environ.get("REMOTE_PORT"))
         page = int(request.args.get("page", "1") or 1)
         fault = self._take_fault(rel, page, request.args.get("fips"))
         if fault and fault.kind == "status":

@@ -151,3 +151,13 @@ def test_years_available_parsing():
 def test_an_api_url_must_be_http():
     with pytest.raises(ValueError):
         ApiClient("ftp://example.org/api")
+
+
+def test_pages_of_a_chain_share_one_keep_alive_connection():
+    """Against a server that keeps connections open (as the real API does), a thread's requests reuse one."""
+    api = FakeApi(page_size=2)
+    api.add("ccd_directory", 2020, 6, records(9))
+    with api.serve(keep_alive=True):
+        pages = fetch(api)
+    assert len(pages) == 5 and leaids(pages) == [f"06{i:05d}" for i in range(1, 10)]
+    assert len(data_requests(api)) == 5 and len(api.peers) == 1
