@@ -10,6 +10,10 @@
 - The few failures urllib3 cannot see are retried by a small loop of our own, with the same backoff: a body
   that is past the deadline or breaks off, is not JSON, is `[{"API ERROR": ...}]` (even with HTTP 200), or
   is not shaped like a page.
+- Pages are decoded by msgspec. Given the record fields the cleaning reads (normalize.RECORD_FIELDS), each
+  record becomes a dict of just those fields: the API's other fields (the CCD directory has 69) are skipped
+  by the decoder and never become Python objects. A page that does not fit that shape (a record that is not
+  an object, an error body) is decoded in full and judged as before.
 - Pages are followed through `next` until it is null; page numbers are never computed. `next` keeps the
   first request's query string (a parameter it lost is put back) and is sent to the configured API host.
 """
@@ -23,10 +27,12 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cache
+from typing import Any, TypedDict
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import certifi
-import orjson
+import msgspec
 import urllib3
 from urllib3.util.retry import Retry
 
@@ -103,15 +109,28 @@ def make_pool(settings: HttpSettings, base_url: str = DEFAULT_API_URL) -> urllib
     return urllib3.ProxyManager(proxy, **kw) if proxy else urllib3.PoolManager(**kw)
 
 
-def parse_page(body: bytes, url: str) -> dict:
-    """The JSON of a page, or TransientError for a body the API should not have sent."""
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError:
+_ANY_JSON = msgspec.json.Decoder()
+
+
+@cache
+def _page_decoder(fields: tuple[str, ...]) -> msgspec.json.Decoder:
+    """A decoder of pages whose records keep only `fields` (each optional, of any JSON type)."""
+    record = TypedDict("Record", {f: Any for f in fields}, total=False)   # type: ignore[misc]
+    page = msgspec.defstruct("Page", [("results", list[record]), ("count", Any, None), ("next", Any, None)])
+    return msgspec.json.Decoder(page)
+
+
+def parse_page(body: bytes, url: str, fields: tuple[str, ...] | None = None) -> dict:
+    """The JSON of a page ({"count", "next", "results"}), or TransientError for a body the API should not have
+    sent. With `fields`, a record keeps only those fields (see the module's docstring)."""
+    if fields:
         try:
-            data = json.loads(body)          # orjson refuses integers beyond 64 bits; json reads them
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise TransientError(f"malformed JSON from {url}: {str(exc)[:80]}") from None
+            page = _page_decoder(fields).decode(body)
+            data = {"count": page.count, "next": page.next, "results": page.results}
+        except msgspec.MsgspecError:           # not JSON, or not a page of objects: judged below
+            data = _decode_any(body, url)
+    else:
+        data = _decode_any(body, url)
     if isinstance(data, list) and data and isinstance(data[0], dict) and "API ERROR" in data[0]:
         raise TransientError(f"API ERROR from {url}: {str(data[0]['API ERROR'])[:200]}")
     if not isinstance(data, dict) or not isinstance(data.get("results"), list):
@@ -123,6 +142,16 @@ def parse_page(body: bytes, url: str) -> dict:
     if nxt is not None and not isinstance(nxt, str):
         raise TransientError(f"unexpected response from {url}: next {nxt!r}")
     return data
+
+
+def _decode_any(body: bytes, url: str):
+    try:
+        return _ANY_JSON.decode(body)
+    except msgspec.DecodeError:
+        try:
+            return json.loads(body)          # what msgspec refuses but Python reads (NaN, Infinity)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise TransientError(f"malformed JSON from {url}: {str(exc)[:80]}") from None
 
 
 class ApiClient:
@@ -191,13 +220,13 @@ class ApiClient:
             resp.close()                     # a no-op after release_conn(); otherwise drops the connection,
             resp.release_conn()              # which the pool then replaces
 
-    def get_page(self, url: str) -> Page:
+    def get_page(self, url: str, fields: tuple[str, ...] | None = None) -> Page:
         """One page, with our own bounded retries of the failures urllib3 does not handle."""
         attempt = 0
         while True:
             try:
                 body = self._read_body(url)
-                data = parse_page(body, url)
+                data = parse_page(body, url, fields)
                 return Page(url, data.get("count"), data.get("next"), data["results"], body)
             except TransientError as exc:
                 attempt += 1
@@ -221,8 +250,9 @@ class ApiClient:
         return urlunsplit((*self._origin, path, urlencode(query), ""))
 
     # -------------------------------------------------------------------------------- public
-    def pages(self, path: str, params: list[tuple[str, str]] | None = None) -> Iterator[Page]:
-        """Every page of path?params, following `next` until it is null."""
+    def pages(self, path: str, params: list[tuple[str, str]] | None = None,
+              fields: tuple[str, ...] | None = None) -> Iterator[Page]:
+        """Every page of path?params, following `next` until it is null (fields: see parse_page)."""
         params = list(params or [])
         url = self.url(path, params)
         seen: set[str] = set()
@@ -230,7 +260,7 @@ class ApiClient:
             if url in seen:
                 raise ApiError(f"the API's next link loops back to {url}")
             seen.add(url)
-            page = self.get_page(url)
+            page = self.get_page(url, fields)
             yield page
             url = self.next_url(page.next, params) if page.next else None
 

@@ -28,8 +28,8 @@ from rich.table import Table
 
 from . import land
 from .api import ApiError, CountMismatch
-from .normalize import (PAGE_BUILDERS, SaipeScale, SchoolSums, SliceContext, crdc_school_rows, records_skipped,
-                        saipe_rows, scale_saipe, values_nulled)
+from .normalize import (PAGE_BUILDERS, RECORD_FIELDS, SaipeScale, SchoolSums, SliceContext, crdc_school_rows,
+                        records_skipped, saipe_rows, scale_saipe, values_nulled)
 from .sources import (CRDC_ENROLLMENT, ENDPOINTS, SOURCE_NAMES, SOURCES, Source, catalogue_years,
                       fallback_years, format_years)
 
@@ -349,7 +349,7 @@ class Ingest:
         pages = got = 0
         count = None
         path, params = endpoint.url_path(sl.key.year), endpoint.params(sl.key.fips)
-        for page in self.client.pages(path, params):
+        for page in self.client.pages(path, params, RECORD_FIELDS[endpoint.key]):
             pages += 1
             got += len(page.results)
             if count is None:

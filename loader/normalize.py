@@ -305,6 +305,24 @@ BREAKDOWN_BY_SOURCE = {
 }
 
 
+# The record fields the functions below read, by endpoint (sources.Endpoint.key). The API client decodes only
+# these (api.parse_page); tests/test_normalize.py checks that nothing else is read.
+_WHO = ("leaid", "year", "fips")
+RECORD_FIELDS: dict[str, tuple[str, ...]] = {
+    "ccd_directory": _WHO + ("enrollment", "spec_ed_students", "english_language_learners", "teachers_total_fte",
+                             "lea_name", "city_location", "city_mailing", "county_name", "urban_centric_locale",
+                             "agency_type"),
+    "ccd_finance": _WHO + ("exp_current_elsec_total", "enrollment_fall_responsible"),
+    "edfacts_grad": _WHO + BREAKDOWN_BY_SOURCE["edfacts_grad"] + ("grad_rate_midpt",),
+    "edfacts_assess": _WHO + BREAKDOWN_BY_SOURCE["edfacts_assess"] + ("math_test_pct_prof_midpt",
+                                                                      "read_test_pct_prof_midpt"),
+    "saipe": _WHO + ("est_population_5_17_poverty_pct", "est_population_5_17", "est_population_5_17_poverty"),
+    "crdc_chronic_absenteeism": _WHO + BREAKDOWN_BY_SOURCE["crdc_absenteeism"] + ("crdc_id", "ncessch",
+                                                                                  "students_chronically_absent"),
+    "crdc_enrollment": _WHO + BREAKDOWN_BY_SOURCE["crdc_absenteeism"] + ("crdc_id", "ncessch", "enrollment_crdc"),
+}
+
+
 def _page(recs: list[dict], ctx: SliceContext, source: str):
     """-> (leaids, fips, column getter) of the usable records."""
     idx, leaids, fips = identify(recs, ctx, BREAKDOWN_BY_SOURCE[source])

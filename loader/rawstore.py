@@ -49,14 +49,15 @@ class SavingClient:
         self.root = Path(root)
         self.base_url = client.base_url
 
-    def pages(self, path: str, params: list[tuple[str, str]] | None = None) -> Iterator[Page]:
+    def pages(self, path: str, params: list[tuple[str, str]] | None = None,
+              fields: tuple[str, ...] | None = None) -> Iterator[Page]:
         final = chain_dir(self.root, path, params)
         tmp = final.with_name(f".{final.name}.partial-{os.getpid()}-{threading.get_ident()}")
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
         complete = False
         try:
-            for n, page in enumerate(self.client.pages(path, params), start=1):
+            for n, page in enumerate(self.client.pages(path, params, fields), start=1):
                 write_gzip(page_file(tmp, n), page.body)
                 yield page
             complete = True
@@ -90,7 +91,8 @@ class DirClient:
     def has(self, path: str, params: list[tuple[str, str]] | None = None) -> bool:
         return page_file(chain_dir(self.root, path, params), 1).is_file()
 
-    def pages(self, path: str, params: list[tuple[str, str]] | None = None) -> Iterator[Page]:
+    def pages(self, path: str, params: list[tuple[str, str]] | None = None,
+              fields: tuple[str, ...] | None = None) -> Iterator[Page]:
         directory = chain_dir(self.root, path, params)
         n = 1
         while True:
@@ -100,7 +102,7 @@ class DirClient:
                 raise ApiError(f"{path} {'&'.join(f'{k}={v}' for k, v in params or [])} {what} {self.root}")
             try:
                 body = gzip.decompress(f.read_bytes())
-                data = parse_page(body, str(f))
+                data = parse_page(body, str(f), fields)
             except (OSError, EOFError, TransientError) as exc:
                 raise ApiError(f"cannot replay {f}: {exc}") from None
             yield Page(str(f), data.get("count"), data.get("next"), data["results"], body)

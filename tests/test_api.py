@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from loader.api import ApiClient, ApiError, HttpSettings
+from loader.api import ApiClient, ApiError, HttpSettings, TransientError, parse_page
 from loader.sources import catalogue_years, format_years, parse_years_available
 from tests.fake_api import FakeApi, http_server  # noqa: F401 - fixture
 
@@ -151,6 +151,48 @@ def test_years_available_parsing():
 def test_an_api_url_must_be_http():
     with pytest.raises(ValueError):
         ApiClient("ftp://example.org/api")
+
+
+FIELDS = ("leaid", "year", "enrollment")
+
+
+@pytest.mark.parametrize("fields", [None, FIELDS])
+def test_page_bodies_are_read_whole_or_cut_to_the_fields_asked_for(fields):
+    body = (b'{"count": 3, "next": null, "previous": null, "results": ['
+            b'{"leaid": "0600001", "year": 2020, "enrollment": 123456789012345678901234567890, "lea_name": "A"},'
+            b'{"leaid": "0600002", "year": "2020", "enrollment": -2, "agency_type": [1]},'
+            b'{"leaid": null, "enrollment": 1.5e3}]}')
+    data = parse_page(body, "u", fields)
+    assert data["count"] == 3 and data["next"] is None
+    assert [r.get("enrollment") for r in data["results"]] == [123456789012345678901234567890, -2, 1500.0]
+    assert [r.get("year") for r in data["results"]] == [2020, "2020", None]
+    assert ("lea_name" in data["results"][0]) is (fields is None)
+
+
+@pytest.mark.parametrize("fields", [None, FIELDS])
+def test_a_page_with_an_entry_that_is_not_a_record_keeps_every_entry(fields):
+    """The cleaning counts and drops such entries (skipped_malformed_record); the decoder must not lose them."""
+    data = parse_page(b'{"count": 3, "next": null, "results": [{"leaid": "0600001", "x": 1}, "junk", null]}', "u",
+                      fields)
+    assert data["results"] == [{"leaid": "0600001", "x": 1}, "junk", None]
+
+
+@pytest.mark.parametrize("fields", [None, FIELDS])
+@pytest.mark.parametrize("body, message", [
+    (b'[{"API ERROR": "The query timed out."}]', "API ERROR"),
+    (b'{"count": 3, "next": null, "results": [{"leaid": "06', "malformed JSON"),
+    (b'{"count": 3, "next": null}', "not a page with results"),
+    (b'{"count": "3", "next": null, "results": []}', "count '3'"),
+    (b'{"count": 3, "next": 7, "results": []}', "next 7"),
+])
+def test_bodies_that_are_not_pages_are_errors_to_retry(fields, body, message):
+    with pytest.raises(TransientError, match=message):
+        parse_page(body, "u", fields)
+
+
+def test_non_standard_numbers_are_read_and_left_to_the_cleaning():
+    data = parse_page(b'{"count": 1, "next": null, "results": [{"leaid": "0600001", "enrollment": NaN}]}', "u", FIELDS)
+    assert data["results"][0]["enrollment"] != data["results"][0]["enrollment"]     # NaN: junk, nulled later
 
 
 def test_pages_of_a_chain_share_one_keep_alive_connection():

@@ -2,6 +2,7 @@
 no JSON value can make the cleaners raise or return a negative number."""
 from __future__ import annotations
 
+import json
 from collections import Counter
 from decimal import Decimal
 
@@ -9,10 +10,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from loader.normalize import (SaipeScale, SchoolSums, SliceContext, assess_rows, clean_leaid, clean_text, crdc_school_rows,
+from loader.api import parse_page
+from loader.normalize import (PAGE_BUILDERS, RECORD_FIELDS, SaipeScale, SchoolSums, SliceContext, assess_rows, clean_leaid, clean_text, crdc_school_rows,
                               directory_rows, finance_rows, grad_rows, identify, numerics,
                               parse_number, per_pupil, percents, records_skipped, saipe_rows, to_int, to_numeric,
                               to_percent, values_nulled)
+from loader.sources import ENDPOINTS
+from loader.synthetic import World
 
 STATES = {"10": "DE", "06": "CA"}
 
@@ -264,3 +268,60 @@ def test_no_record_breaks_a_row_builder(rec):
     assert row is None or (len(row[0]) == 7 and row[0].isdigit())
     for v in row or ():
         assert not isinstance(v, (int, float, Decimal)) or v >= 0
+
+
+class _Spy(dict):
+    """A record that notes every field the cleaning asks for."""
+    asked: set[str] = set()
+
+    def get(self, key, default=None):
+        _Spy.asked.add(key)
+        return super().get(key, default)
+
+    def __getitem__(self, key):
+        _Spy.asked.add(key)
+        return super().__getitem__(key)
+
+    def __contains__(self, key):
+        _Spy.asked.add(key)
+        return super().__contains__(key)
+
+
+@pytest.mark.parametrize("endpoint, build", [
+    ("ccd_directory", directory_rows), ("ccd_finance", finance_rows), ("edfacts_grad", grad_rows),
+    ("edfacts_assess", assess_rows), ("saipe", lambda recs, c: saipe_rows(recs, c, SaipeScale())),
+    ("crdc_chronic_absenteeism", lambda recs, c: crdc_school_rows(recs, c, "a")),
+    ("crdc_enrollment", lambda recs, c: crdc_school_rows(recs, c, "e")),
+])
+def test_the_cleaning_reads_only_the_fields_the_client_decodes(endpoint, build):
+    """api.parse_page keeps only RECORD_FIELDS[endpoint] of each record: a field read but not listed would
+    silently arrive as missing."""
+    world = World({10: 30}, seed=3)
+    filters = dict(next(e.filters for e in ENDPOINTS if e.key == endpoint))
+    recs = [dict(r) for r in world.records(endpoint, 2017, 10, filters)]
+    assert recs
+    # every path through the checks: a breakdown row, a wrong year, bad ids, a missing fips, junk values
+    odd = dict(recs[0], year=2016, leaid="12x", fips=None, race=1, crdc_id=None, ncessch=None)
+    odd.update({k: "-2" for k in recs[0] if k not in ("leaid", "year", "fips")})
+    _Spy.asked = set()
+    build([_Spy(r) for r in recs + [odd]], SliceContext(2017, "10", STATES))
+    assert _Spy.asked and _Spy.asked <= set(RECORD_FIELDS[endpoint]), _Spy.asked - set(RECORD_FIELDS[endpoint])
+
+
+@pytest.mark.parametrize("endpoint", list(RECORD_FIELDS))
+def test_records_cut_to_their_fields_clean_like_whole_records(endpoint):
+    """The same page decoded whole and decoded to RECORD_FIELDS gives the same rows and counts."""
+    world = World({6: 40}, seed=5)
+    filters = dict(next(e.filters for e in ENDPOINTS if e.key == endpoint))
+    body = json.dumps({"count": 1, "next": None, "results": world.records(endpoint, 2017, 6, filters)}).encode()
+    whole, cut = parse_page(body, "u"), parse_page(body, "u", RECORD_FIELDS[endpoint])
+    assert all(set(r) <= set(RECORD_FIELDS[endpoint]) for r in cut["results"])
+    build = PAGE_BUILDERS.get(endpoint) or (lambda recs, c: crdc_school_rows(recs, c, "e" if "enrol" in endpoint
+                                                                            else "a"))
+    if endpoint == "saipe":
+        build = lambda recs, c: saipe_rows(recs, c, SaipeScale())   # noqa: E731
+    out = []
+    for data in (whole, cut):
+        c = SliceContext(2017, "06", STATES)
+        out.append((build(data["results"], c), c.counts))
+    assert out[0] == out[1]
