@@ -164,29 +164,31 @@ BEGIN
           LEFT JOIN history h ON h.leaid = d.leaid
     ),
     fitted AS (
-        -- numeric(5,2) holds |x| < 10^3, numeric(8,2) |x| < 10^6
+        -- numeric(5,2) holds |x| < 10^3, numeric(8,2) |x| < 10^6; a value is checked only on the sides where
+        -- it can go out of range: the percentages are >= 0, a % change is >= -100 (v_Y >= 0, v_B > 0), the
+        -- ratio trend (two unbounded ratios) can go either way, and the absenteeism, graduation, math and
+        -- read trends, differences of two values in [0, 999.99], always fit (no check)
         SELECT c.*,
-               CASE WHEN abs(c.swd_pct) < 1e3           THEN c.swd_pct END           AS swd_pct_fit,
-               CASE WHEN abs(c.ell_pct) < 1e3           THEN c.ell_pct END           AS ell_pct_fit,
-               CASE WHEN abs(c.swd_trend) < 1e6         THEN c.swd_trend END         AS swd_trend_3yr,
-               CASE WHEN abs(c.ell_trend) < 1e6         THEN c.ell_trend END         AS ell_trend_3yr,
-               CASE WHEN abs(c.absenteeism_trend) < 1e6 THEN c.absenteeism_trend END AS absenteeism_trend_3yr,
-               CASE WHEN abs(c.graduation_trend) < 1e6  THEN c.graduation_trend END  AS graduation_trend_3yr,
-               CASE WHEN abs(c.ratio_trend) < 1e6       THEN c.ratio_trend END       AS student_teacher_ratio_trend_3yr,
-               CASE WHEN abs(c.math_trend) < 1e6        THEN c.math_trend END        AS math_proficiency_trend_3yr,
-               CASE WHEN abs(c.read_trend) < 1e6        THEN c.read_trend END        AS read_proficiency_trend_3yr,
-               CASE WHEN abs(c.expenditure_trend) < 1e6 THEN c.expenditure_trend END AS expenditure_pp_trend_3yr
+               CASE WHEN c.swd_pct < 1e3            THEN c.swd_pct END           AS swd_pct_fit,
+               CASE WHEN c.ell_pct < 1e3            THEN c.ell_pct END           AS ell_pct_fit,
+               CASE WHEN c.swd_trend < 1e6          THEN c.swd_trend END         AS swd_trend_3yr,
+               CASE WHEN c.ell_trend < 1e6          THEN c.ell_trend END         AS ell_trend_3yr,
+               c.absenteeism_trend                                                AS absenteeism_trend_3yr,
+               c.graduation_trend                                                 AS graduation_trend_3yr,
+               CASE WHEN c.ratio_trend > -1e6 AND c.ratio_trend < 1e6
+                                                    THEN c.ratio_trend END       AS student_teacher_ratio_trend_3yr,
+               c.math_trend                                                       AS math_proficiency_trend_3yr,
+               c.read_trend                                                       AS read_proficiency_trend_3yr,
+               CASE WHEN c.expenditure_trend < 1e6  THEN c.expenditure_trend END AS expenditure_pp_trend_3yr
           FROM computed c
     )
 
     SELECT f.leaid, f.swd_pct_fit, f.ell_pct_fit, f.swd_trend_3yr, f.ell_trend_3yr, f.absenteeism_trend_3yr,
            f.graduation_trend_3yr, f.student_teacher_ratio_trend_3yr, f.math_proficiency_trend_3yr,
            f.read_proficiency_trend_3yr, f.expenditure_pp_trend_3yr,
-           num_nonnulls(f.swd_pct, f.ell_pct, f.swd_trend, f.ell_trend, f.absenteeism_trend, f.graduation_trend,
-                        f.ratio_trend, f.math_trend, f.read_trend, f.expenditure_trend)
-           - num_nonnulls(f.swd_pct_fit, f.ell_pct_fit, f.swd_trend_3yr, f.ell_trend_3yr, f.absenteeism_trend_3yr,
-                          f.graduation_trend_3yr, f.student_teacher_ratio_trend_3yr, f.math_proficiency_trend_3yr,
-                          f.read_proficiency_trend_3yr, f.expenditure_pp_trend_3yr),
+           num_nonnulls(f.swd_pct, f.ell_pct, f.swd_trend, f.ell_trend, f.ratio_trend, f.expenditure_trend)
+           - num_nonnulls(f.swd_pct_fit, f.ell_pct_fit, f.swd_trend_3yr, f.ell_trend_3yr,
+                          f.student_teacher_ratio_trend_3yr, f.expenditure_pp_trend_3yr),
            f.stored IS DISTINCT FROM
                (f.swd_pct_fit, f.ell_pct_fit, f.swd_trend_3yr, f.ell_trend_3yr, f.absenteeism_trend_3yr,
                 f.graduation_trend_3yr, f.student_teacher_ratio_trend_3yr, f.math_proficiency_trend_3yr,
