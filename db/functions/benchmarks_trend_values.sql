@@ -121,10 +121,10 @@ BEGIN
     history AS (
         -- the values at Y and B, negative codes turned into NULL; the ratio = enrollment ÷ teachers_fte
         SELECT p.leaid,
-               CASE WHEN p.spec_ed_y >= 0     THEN p.spec_ed_y::numeric END     AS swd_y,
-               CASE WHEN p.spec_ed_b >= 0     THEN p.spec_ed_b::numeric END     AS swd_b,
-               CASE WHEN p.ell_y >= 0         THEN p.ell_y::numeric END         AS ell_y,
-               CASE WHEN p.ell_b >= 0         THEN p.ell_b::numeric END         AS ell_b,
+               CASE WHEN p.spec_ed_y >= 0     THEN p.spec_ed_y END              AS swd_y,
+               CASE WHEN p.spec_ed_b >= 0     THEN p.spec_ed_b END              AS swd_b,
+               CASE WHEN p.ell_y >= 0         THEN p.ell_y END                  AS ell_y,
+               CASE WHEN p.ell_b >= 0         THEN p.ell_b END                  AS ell_b,
                CASE WHEN p.enrollment_y >= 0 AND p.teachers_y > 0
                     THEN p.enrollment_y / p.teachers_y END                      AS ratio_y,
                CASE WHEN p.enrollment_b >= 0 AND p.teachers_b > 0
@@ -149,11 +149,11 @@ BEGIN
                 d.graduation_trend_3yr, d.student_teacher_ratio_trend_3yr, d.math_proficiency_trend_3yr,
                 d.read_proficiency_trend_3yr, d.expenditure_pp_trend_3yr) AS stored,
                CASE WHEN d.enrollment > 0 AND d.spec_ed_students >= 0
-                    THEN round(100 * d.spec_ed_students::numeric / d.enrollment, 2) END AS swd_pct,
+                    THEN round((100 * d.spec_ed_students::bigint)::numeric / d.enrollment, 2) END AS swd_pct,
                CASE WHEN d.enrollment > 0 AND d.ell_students >= 0
-                    THEN round(100 * d.ell_students::numeric / d.enrollment, 2) END     AS ell_pct,
-               round(100 * (h.swd_y - h.swd_b) / nullif(h.swd_b, 0), 2)                         AS swd_trend,
-               round(100 * (h.ell_y - h.ell_b) / nullif(h.ell_b, 0), 2)                         AS ell_trend,
+                    THEN round((100 * d.ell_students::bigint)::numeric / d.enrollment, 2) END     AS ell_pct,
+               round((100 * (h.swd_y::bigint - h.swd_b))::numeric / nullif(h.swd_b, 0), 2)      AS swd_trend,
+               round((100 * (h.ell_y::bigint - h.ell_b))::numeric / nullif(h.ell_b, 0), 2)      AS ell_trend,
                round(h.absenteeism_y - h.absenteeism_b, 2)                                      AS absenteeism_trend,
                round(h.graduation_y - h.graduation_b, 2)                                        AS graduation_trend,
                round(h.ratio_y - h.ratio_b, 2)                                                  AS ratio_trend,

@@ -81,9 +81,7 @@ BEGIN
 
     -- Trends, deltas and tiers: the rules of compute_district_trends() and compute_deltas_quartiles() (in
     -- benchmarks_trend_values() / benchmarks_delta_values()), but each district row is written once. The
-    -- trend values go to a temporary table, from which the deltas take the fresh swd_pct / ell_pct; the
-    -- deltas go to another, which the UPDATE joins by ctid (from a CTE or a function it would carry a
-    -- whole-row copy of every input row along for a possible EvalPlanQual recheck).
+    -- trend values go to a temporary table, from which the deltas take the fresh swd_pct / ell_pct.
     v_step_started := clock_timestamp();
     IF to_regclass('pg_temp.benchmarks_district_values') IS NOT NULL THEN
         DROP TABLE pg_temp.benchmarks_district_values;
@@ -96,13 +94,10 @@ BEGIN
     v_trends_oor := v_step_oor;
 
     v_step_started := clock_timestamp();
-    IF to_regclass('pg_temp.benchmarks_district_deltas') IS NOT NULL THEN
-        DROP TABLE pg_temp.benchmarks_district_deltas;
-    END IF;
-    CREATE TEMPORARY TABLE benchmarks_district_deltas ON COMMIT DROP AS
-        SELECT * FROM benchmarks_delta_values();
-    SELECT coalesce(sum(x.out_of_range), 0) INTO v_step_oor FROM pg_temp.benchmarks_district_deltas x;
-    WITH written AS (
+    WITH x AS MATERIALIZED (
+        SELECT * FROM benchmarks_delta_values()
+    ),
+    written AS (
         UPDATE districts d
            SET swd_pct                              = t.swd_pct,
                ell_pct                              = t.ell_pct,
@@ -140,14 +135,15 @@ BEGIN
                expenditure_pp_quartile_state        = x.expenditure_pp_quartile_state,
                updated_at                           = now()
           FROM pg_temp.benchmarks_district_values t
-          JOIN pg_temp.benchmarks_district_deltas x ON x.leaid = t.leaid
+          JOIN x ON x.leaid = t.leaid
          WHERE d.leaid = t.leaid AND (t.changed OR x.changed)
         RETURNING t.changed AS trends_changed, x.changed AS deltas_changed
     )
-    SELECT count(*) FILTER (WHERE w.trends_changed), count(*) FILTER (WHERE w.deltas_changed), count(*)
+    SELECT count(*) FILTER (WHERE w.trends_changed), count(*) FILTER (WHERE w.deltas_changed), count(*),
+           (SELECT coalesce(sum(x.out_of_range), 0) FROM x)
       FROM written w
-      INTO v_trends_rows, v_rows, v_written;
-    DROP TABLE pg_temp.benchmarks_district_values, pg_temp.benchmarks_district_deltas;
+      INTO v_trends_rows, v_rows, v_written, v_step_oor;
+    DROP TABLE pg_temp.benchmarks_district_values;
     v_districts := v_districts + v_trends_rows + v_rows;
     v_districts_written := v_districts_written + v_written;
     v_out_of_range := v_out_of_range + v_step_oor;
