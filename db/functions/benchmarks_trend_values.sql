@@ -145,9 +145,15 @@ BEGIN
         -- every district, including those without any history (all trends NULL); materialised so that each
         -- division runs once per district (an inlined CTE would repeat it in every reference below)
         SELECT d.leaid,
-               (d.swd_pct, d.ell_pct, d.swd_trend_3yr, d.ell_trend_3yr, d.absenteeism_trend_3yr,
-                d.graduation_trend_3yr, d.student_teacher_ratio_trend_3yr, d.math_proficiency_trend_3yr,
-                d.read_proficiency_trend_3yr, d.expenditure_pp_trend_3yr) AS stored,
+               -- the stored values (s_*), compared column by column at the end (cheaper than a ROW and
+               -- record_eq)
+               d.swd_pct AS s_swd_pct, d.ell_pct AS s_ell_pct, d.swd_trend_3yr AS s_swd_trend_3yr,
+               d.ell_trend_3yr AS s_ell_trend_3yr, d.absenteeism_trend_3yr AS s_absenteeism_trend_3yr,
+               d.graduation_trend_3yr AS s_graduation_trend_3yr,
+               d.student_teacher_ratio_trend_3yr AS s_student_teacher_ratio_trend_3yr,
+               d.math_proficiency_trend_3yr AS s_math_proficiency_trend_3yr,
+               d.read_proficiency_trend_3yr AS s_read_proficiency_trend_3yr,
+               d.expenditure_pp_trend_3yr AS s_expenditure_pp_trend_3yr,
                CASE WHEN d.enrollment > 0 AND d.spec_ed_students >= 0
                     THEN round((100 * d.spec_ed_students::bigint)::numeric / d.enrollment, 2) END AS swd_pct,
                CASE WHEN d.enrollment > 0 AND d.ell_students >= 0
@@ -189,7 +195,10 @@ BEGIN
            num_nonnulls(f.swd_pct, f.ell_pct, f.swd_trend, f.ell_trend, f.ratio_trend, f.expenditure_trend)
            - num_nonnulls(f.swd_pct_fit, f.ell_pct_fit, f.swd_trend_3yr, f.ell_trend_3yr,
                           f.student_teacher_ratio_trend_3yr, f.expenditure_pp_trend_3yr),
-           f.stored IS DISTINCT FROM
+           (f.s_swd_pct, f.s_ell_pct, f.s_swd_trend_3yr, f.s_ell_trend_3yr, f.s_absenteeism_trend_3yr,
+            f.s_graduation_trend_3yr, f.s_student_teacher_ratio_trend_3yr, f.s_math_proficiency_trend_3yr,
+            f.s_read_proficiency_trend_3yr, f.s_expenditure_pp_trend_3yr)
+           IS DISTINCT FROM
                (f.swd_pct_fit, f.ell_pct_fit, f.swd_trend_3yr, f.ell_trend_3yr, f.absenteeism_trend_3yr,
                 f.graduation_trend_3yr, f.student_teacher_ratio_trend_3yr, f.math_proficiency_trend_3yr,
                 f.read_proficiency_trend_3yr, f.expenditure_pp_trend_3yr)
