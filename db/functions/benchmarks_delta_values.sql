@@ -102,11 +102,11 @@ BEGIN
          WHERE v.state_fips IS NOT NULL
          GROUP BY v.state_fips
     ),
-    ranked AS MATERIALIZED (
+    ranked AS (
         -- per metric: the deltas, unchecked (NULL when either side is NULL; no state row for a district without
         -- a state); n = values present in the state, pos = lt + le (width_bucket(k, sorted) = number of keys
-        -- <= k; NULL for a NULL value or a district without a state). Materialised: each subtraction and
-        -- binary search runs once per district.
+        -- <= k; NULL for a NULL value or a district without a state). OFFSET 0 keeps this a subquery of its
+        -- own: each subtraction and binary search runs once per district, and the rows are not stored.
         SELECT v.leaid,
                v.absenteeism - st.avg_chronic_absenteeism_rate AS absenteeism_vs_state,
                v.absenteeism - us.avg_chronic_absenteeism_rate AS absenteeism_vs_national,
@@ -144,13 +144,13 @@ BEGIN
           LEFT JOIN sorted s ON s.state_fips = v.state_fips
           LEFT JOIN states st ON st.fips = v.state_fips
           LEFT JOIN states us ON us.fips = '00'
+        OFFSET 0  -- see above
     ),
     computed AS (
         -- Deltas of the numeric(5,2) metrics always fit numeric(8,2): the value is in [0, 999.99] and the
         -- average in [-999.99, 999.99]. Only the ratio (numeric(8,2)) and expenditure (numeric(12,2))
         -- deltas can overflow; those are checked (|x| < 10^6), their unchecked value kept for counting.
-        -- Not materialised: the four range checks and eight tier CASEs that the final SELECT evaluates
-        -- twice cost less than storing and re-reading 45 columns per district.
+        -- OFFSET 0 (as in ranked): the range checks and tier CASEs run once per district, unstored.
         SELECT r.leaid,
                r.absenteeism_vs_state, r.absenteeism_vs_national, r.graduation_vs_state, r.graduation_vs_national,
                r.ratio_vs_state AS ratio_vs_state_unchecked,
@@ -205,6 +205,7 @@ BEGIN
                     WHEN 2 * r.expenditure_pos >= r.expenditure_n THEN 'below'
                     ELSE 'well_below' END AS expenditure_pp_quartile_state
           FROM ranked r
+        OFFSET 0  -- see above
     )
 
     SELECT f.leaid,

@@ -140,10 +140,12 @@ BEGIN
                CASE WHEN p.expenditure_y >= 0 THEN p.expenditure_y END          AS expenditure_y,
                CASE WHEN p.expenditure_b >= 0 THEN p.expenditure_b END          AS expenditure_b
           FROM pivot p
+        OFFSET 0  -- a subquery of its own: each value is cleaned once, however often it is used below
     ),
-    computed AS MATERIALIZED (
-        -- every district, including those without any history (all trends NULL); materialised so that each
-        -- division runs once per district (an inlined CTE would repeat it in every reference below)
+    computed AS (
+        -- every district, including those without any history (all trends NULL). OFFSET 0 keeps this a
+        -- subquery of its own, so each division runs once per district (merged into the queries below, it
+        -- would be repeated in every reference) without storing the rows as MATERIALIZED would
         SELECT d.leaid,
                -- the stored values (s_*), compared column by column at the end (cheaper than a ROW and
                -- record_eq)
@@ -168,6 +170,7 @@ BEGIN
                round(100 * (h.expenditure_y - h.expenditure_b) / nullif(h.expenditure_b, 0), 2) AS expenditure_trend
           FROM districts d
           LEFT JOIN history h ON h.leaid = d.leaid
+        OFFSET 0  -- see above
     ),
     fitted AS (
         -- numeric(5,2) holds |x| < 10^3, numeric(8,2) |x| < 10^6; a value is checked only on the sides where
