@@ -62,8 +62,9 @@ BEGIN
            v_graduation_y, v_math_y, v_read_y, v_expenditure_y, v_poverty_y;
 
     WITH latest AS (
-        -- One row per district that has a row in any of the slices; each value from its own column's Y.
-        -- (leaid, year, source) is the primary key, so every FILTER sees at most one row.
+        -- One row per district that has a row in any of the slices; each value from its own column's Y, raw
+        -- ((leaid, year, source) is the primary key, so every FILTER sees at most one row); negative codes
+        -- are turned into NULL below, once per district rather than once per history row.
         SELECT h.leaid,
                max(h.enrollment)               FILTER (WHERE h.source = 'ccd_directory'    AND h.year = v_enrollment_y)  AS enrollment,
                max(h.spec_ed_students)         FILTER (WHERE h.source = 'ccd_directory'    AND h.year = v_spec_ed_y)     AS spec_ed_students,
@@ -75,37 +76,36 @@ BEGIN
                max(h.read_proficiency)         FILTER (WHERE h.source = 'edfacts_assess'   AND h.year = v_read_y)        AS read_proficiency_pct,
                max(h.expenditure_pp)           FILTER (WHERE h.source = 'ccd_finance'      AND h.year = v_expenditure_y) AS expenditure_per_pupil,
                max(h.children_poverty_percent) FILTER (WHERE h.source = 'saipe'            AND h.year = v_poverty_y)     AS children_poverty_percent
-          FROM (
-                -- the slices that matter, negative codes turned into NULL
-                SELECT r.leaid, r.source, r.year,
-                       CASE WHEN r.enrollment >= 0               THEN r.enrollment END               AS enrollment,
-                       CASE WHEN r.spec_ed_students >= 0         THEN r.spec_ed_students END         AS spec_ed_students,
-                       CASE WHEN r.ell_students >= 0             THEN r.ell_students END             AS ell_students,
-                       CASE WHEN r.teachers_fte >= 0             THEN r.teachers_fte END             AS teachers_fte,
-                       CASE WHEN r.chronic_absenteeism_rate >= 0 THEN r.chronic_absenteeism_rate END AS chronic_absenteeism_rate,
-                       CASE WHEN r.graduation_rate >= 0          THEN r.graduation_rate END          AS graduation_rate,
-                       CASE WHEN r.math_proficiency >= 0         THEN r.math_proficiency END         AS math_proficiency,
-                       CASE WHEN r.read_proficiency >= 0         THEN r.read_proficiency END         AS read_proficiency,
-                       CASE WHEN r.expenditure_pp >= 0           THEN r.expenditure_pp END           AS expenditure_pp,
-                       CASE WHEN r.children_poverty_percent >= 0 THEN r.children_poverty_percent END AS children_poverty_percent
-                  FROM district_data_history r
-                 WHERE (r.source = 'ccd_directory'    AND r.year IN (v_enrollment_y, v_spec_ed_y, v_ell_y, v_teachers_y))
-                    OR (r.source = 'crdc_absenteeism' AND r.year = v_absenteeism_y)
-                    OR (r.source = 'edfacts_grad'     AND r.year = v_graduation_y)
-                    OR (r.source = 'edfacts_assess'   AND r.year IN (v_math_y, v_read_y))
-                    OR (r.source = 'ccd_finance'      AND r.year = v_expenditure_y)
-                    OR (r.source = 'saipe'            AND r.year = v_poverty_y)
-               ) h
+          FROM district_data_history h
+         WHERE (h.source = 'ccd_directory'    AND h.year IN (v_enrollment_y, v_spec_ed_y, v_ell_y, v_teachers_y))
+            OR (h.source = 'crdc_absenteeism' AND h.year = v_absenteeism_y)
+            OR (h.source = 'edfacts_grad'     AND h.year = v_graduation_y)
+            OR (h.source = 'edfacts_assess'   AND h.year IN (v_math_y, v_read_y))
+            OR (h.source = 'ccd_finance'      AND h.year = v_expenditure_y)
+            OR (h.source = 'saipe'            AND h.year = v_poverty_y)
          GROUP BY h.leaid
     ),
     computed AS (
-        -- every district, including those without any history (all NULL)
-        SELECT d.leaid, l.enrollment, l.spec_ed_students, l.ell_students, l.teachers_fte,
-               l.chronic_absenteeism_rate, l.graduation_rate_total, l.math_proficiency_pct,
-               l.read_proficiency_pct, l.expenditure_per_pupil, l.children_poverty_percent,
-               CASE WHEN l.teachers_fte > 0 THEN round(l.enrollment / l.teachers_fte, 2) END AS ratio_unchecked
-          FROM districts d
-          LEFT JOIN latest l ON l.leaid = d.leaid
+        -- every district, including those without any history (all NULL), negative values as NULL; OFFSET 0
+        -- keeps this a subquery of its own, so the ratio's division runs once per district
+        SELECT c.*, CASE WHEN c.teachers_fte > 0 THEN round(c.enrollment / c.teachers_fte, 2) END AS ratio_unchecked
+          FROM (
+                SELECT d.leaid,
+                       CASE WHEN l.enrollment >= 0               THEN l.enrollment END               AS enrollment,
+                       CASE WHEN l.spec_ed_students >= 0         THEN l.spec_ed_students END         AS spec_ed_students,
+                       CASE WHEN l.ell_students >= 0             THEN l.ell_students END             AS ell_students,
+                       CASE WHEN l.teachers_fte >= 0             THEN l.teachers_fte END             AS teachers_fte,
+                       CASE WHEN l.chronic_absenteeism_rate >= 0 THEN l.chronic_absenteeism_rate END AS chronic_absenteeism_rate,
+                       CASE WHEN l.graduation_rate_total >= 0    THEN l.graduation_rate_total END    AS graduation_rate_total,
+                       CASE WHEN l.math_proficiency_pct >= 0     THEN l.math_proficiency_pct END     AS math_proficiency_pct,
+                       CASE WHEN l.read_proficiency_pct >= 0     THEN l.read_proficiency_pct END     AS read_proficiency_pct,
+                       CASE WHEN l.expenditure_per_pupil >= 0    THEN l.expenditure_per_pupil END    AS expenditure_per_pupil,
+                       CASE WHEN l.children_poverty_percent >= 0 THEN l.children_poverty_percent END AS children_poverty_percent
+                  FROM districts d
+                  LEFT JOIN latest l ON l.leaid = d.leaid
+                OFFSET 0
+               ) c
+        OFFSET 0
     ),
     fitted AS (
         -- numeric(8,2) holds |x| < 10^6
