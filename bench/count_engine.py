@@ -1,0 +1,146 @@
+"""Instruction counts of compute_all_benchmarks(): a repeatable A/B of engine changes. Prints figures.
+
+    .venv/bin/python -m bench.count_engine [--rev HEAD] [--seed 1] [--scale 1.0] [--rerun]
+
+Wall-clock times on a shared 2-vCPU machine move by ±15 % between runs, more than most single changes to the
+SQL are worth. Instruction counts do not move: the same functions on the same data count the same to the last
+instruction. This script:
+
+1. builds a throwaway local cluster (loader/localpg.py), loads bench/generate.py's national dataset and runs
+   compute_all_benchmarks() once; keeps a copy of the data directory for "rerun on unchanged data", then nulls
+   every benchmark column and state average (as bench_engine.py does) for "full recompute";
+2. for each arm — the function files of git revision --rev, and those of the working tree — copies the data
+   directory, installs the arm's db/functions/*.sql through a temporary postmaster (autovacuum off, so that
+   both arms plan with the same statistics), then runs `SELECT compute_all_benchmarks(false)` in a
+   single-user backend under valgrind's callgrind, counting only the function itself
+   (--toggle-collect=plpgsql_call_handler);
+3. prints both counts and their difference (full recompute; with --rerun also the rerun).
+
+Needs valgrind (Debian package `valgrind`); each count takes about a minute (callgrind runs ~50× slower), and
+the two arms run side by side. Instructions are not seconds — cache misses and I/O are not in them — so
+confirm a change with bench_engine.py too; but they tell a 1 % change from noise.
+"""
+from __future__ import annotations
+
+import concurrent.futures
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import click
+import psycopg
+
+from bench import generate
+from bench.bench_engine import reset
+from loader.localpg import LocalCluster
+from loader.migrate import migrate
+from loader.paths import REPO_ROOT
+
+DB = "count_engine"
+COMPUTE = "BEGIN;\n\nSELECT compute_all_benchmarks(false)->>'districts_written';\n\nROLLBACK;\n\n"
+
+
+def function_files(rev: str | None) -> dict[str, str]:
+    """db/functions/*.sql of a git revision (None: the working tree), by name."""
+    if rev is None:
+        return {p.name: p.read_text() for p in sorted((REPO_ROOT / "db" / "functions").glob("*.sql"))}
+    names = subprocess.run(["git", "ls-tree", "--name-only", rev, "db/functions/"], cwd=REPO_ROOT, check=True,
+                           capture_output=True, text=True).stdout.split()
+    return {Path(n).name: subprocess.run(["git", "show", f"{rev}:{n}"], cwd=REPO_ROOT, check=True,
+                                         capture_output=True, text=True).stdout
+            for n in sorted(names) if n.endswith(".sql")}
+
+
+def count(cluster: LocalCluster, state: Path, files: dict[str, str], work: Path, port: int) -> tuple[int, str]:
+    """Instructions of one compute_all_benchmarks(false) on a copy of `state` with `files` installed.
+    -> (instructions, districts written)."""
+    data = work / "data"
+    shutil.copytree(state, data, symlinks=True)
+    owner = ["chown", "-R", cluster.user, str(work)] if cluster.user else None
+    if owner:
+        subprocess.run(owner, check=True)
+    bin_ = cluster.bindir
+    opts = f"-p {port} -k {work} -c autovacuum=off -c shared_preload_libraries=''"
+    subprocess.run([str(bin_ / "pg_ctl"), "-D", str(data), "-o", opts, "-l", str(work / "log"), "-w", "start"],
+                   user=cluster.user, check=True, capture_output=True)
+    try:
+        with psycopg.connect(host=str(work), port=port, user="postgres", dbname=DB, autocommit=True) as conn:
+            for text in files.values():
+                conn.execute(text)
+    finally:
+        subprocess.run([str(bin_ / "pg_ctl"), "-D", str(data), "-w", "stop"], user=cluster.user, check=True,
+                       capture_output=True)
+    out = work / "callgrind.out"
+    run = subprocess.run(
+        ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", "--collect-atstart=no",
+         "--toggle-collect=plpgsql_call_handler", str(bin_ / "postgres"), "--single", "-j", "-D", str(data),
+         "-c", "shared_preload_libraries=", "-c", "max_parallel_workers_per_gather=0", DB],
+        input=COMPUTE, user=cluster.user, capture_output=True, text=True, cwd=work)
+    if "ERROR" in run.stderr or run.returncode:
+        raise RuntimeError(f"single-user run failed: {run.stderr.strip()[-500:]}")
+    total = re.search(r"^(?:summary|totals): (\d+)", out.read_text(), re.M)
+    written = re.search(r'= "(\d+)"', run.stdout)
+    return int(total.group(1)), written.group(1) if written else "?"
+
+
+def arms(cluster: LocalCluster, state: Path, tmp: Path, base: dict, mine: dict, label: str) -> None:
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        jobs = [pool.submit(count, cluster, state, files, tmp / f"{state.name}-arm{i}", cluster.port + 1 + i)
+                for i, files in enumerate((base, mine))]
+        (a, wa), (b, wb) = (j.result() for j in jobs)
+    print(f"{label}: base {a / 1e6:,.1f} M instructions ({wa} district rows written), working tree "
+          f"{b / 1e6:,.1f} M ({wb}): {100 * (b - a) / a:+.2f} %", flush=True)
+
+
+@click.command(help=__doc__.split("\n\n")[0])
+@click.option("--rev", default="HEAD", show_default=True, help="git revision of the base arm's function files")
+@click.option("--seed", default=1, show_default=True)
+@click.option("--scale", default=1.0, show_default=True)
+@click.option("--rerun", is_flag=True, help="also count a rerun on unchanged data")
+def main(rev: str, seed: int, scale: float, rerun: bool) -> None:
+    if not shutil.which("valgrind"):
+        raise click.ClickException("valgrind is not installed (apt-get install valgrind)")
+    base, mine = function_files(rev), function_files(None)
+    with tempfile.TemporaryDirectory(prefix="count-engine-") as name:
+        tmp = Path(name)
+        os.chmod(tmp, 0o755)
+        cluster = LocalCluster(tmp / "pg", port=5499, fast_unsafe=True, preload_cron=False)
+        cluster.init()
+        cluster.start()
+        try:
+            admin = cluster.conninfo()
+            with psycopg.connect(admin, autocommit=True) as conn:
+                conn.execute(f"CREATE DATABASE {DB}")
+            db = cluster.conninfo(DB)
+            with psycopg.connect(db, autocommit=True) as conn:
+                migrate(conn)
+            print(f"dataset: {generate.load(db, seed, scale).summary()}", flush=True)
+            with psycopg.connect(db, autocommit=True) as conn:
+                conn.execute("VACUUM ANALYZE")
+                conn.execute("SELECT compute_all_benchmarks()")
+                conn.execute("CHECKPOINT")
+            states = {}
+            if rerun:
+                cluster.stop()
+                states["rerun on unchanged data"] = tmp / "state-rerun"
+                shutil.copytree(cluster.datadir, states["rerun on unchanged data"], symlinks=True)
+                cluster.start()
+            reset(db)
+            cluster.stop()
+            states["full recompute"] = tmp / "state-full"
+            shutil.copytree(cluster.datadir, states["full recompute"], symlinks=True)
+            print(f"base: db/functions at {rev}; counting compute_all_benchmarks(false) under callgrind "
+                  f"(about a minute per count)", flush=True)
+            for label, state in sorted(states.items()):
+                arms(cluster, state, tmp, base, mine, label)
+        finally:
+            if cluster.running():
+                cluster.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
