@@ -38,7 +38,7 @@ from bench import generate
 from bench.bench_engine import reset
 from loader.localpg import LocalCluster
 from loader.migrate import migrate
-from loader.paths import REPO_ROOT
+from loader.paths import REPO_ROOT, functions_dir
 
 DB = "count_engine"
 COMPUTE = "BEGIN;\n\nSELECT compute_all_benchmarks(false)->>'districts_written';\n\nROLLBACK;\n\n"
@@ -47,7 +47,7 @@ COMPUTE = "BEGIN;\n\nSELECT compute_all_benchmarks(false)->>'districts_written';
 def function_files(rev: str | None) -> dict[str, str]:
     """db/functions/*.sql of a git revision (None: the working tree), by name."""
     if rev is None:
-        return {p.name: p.read_text() for p in sorted((REPO_ROOT / "db" / "functions").glob("*.sql"))}
+        return {p.name: p.read_text() for p in sorted(functions_dir().glob("*.sql"))}
     names = subprocess.run(["git", "ls-tree", "--name-only", rev, "db/functions/"], cwd=REPO_ROOT, check=True,
                            capture_output=True, text=True).stdout.split()
     return {Path(n).name: subprocess.run(["git", "show", f"{rev}:{n}"], cwd=REPO_ROOT, check=True,

@@ -98,8 +98,7 @@ class FakeApi:
         self.faults: list[Fault] = []
         self.log: list[tuple[str, dict]] = []
         self._lock = threading.Lock()
-        self._server: HTTPServer | None = None
-        self._port: int | None = None
+        self._port: int | None = None          # of the server answering (serve())
         self.peers: set[int] = set()          # client ports seen: one per TCP connection
         self._rows = lru_cache(maxsize=16)(self._rows_uncached)
 
@@ -135,14 +134,14 @@ class FakeApi:
             server.start()
         server.clear_all_handlers()
         server.expect_request(re.compile(r"^/")).respond_with_handler(self.handle)
-        self._server, self._port = server, server.port
+        self._port = server.port
         try:
             yield self
         finally:
             server.clear_all_handlers()
             if own:
                 server.stop()
-            self._server = self._port = None
+            self._port = None
 
     def _serve_waitress(self):
         from waitress.server import create_server
