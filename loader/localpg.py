@@ -149,8 +149,12 @@ class LocalCluster:
                 os.chown(pwfile, pw.pw_uid, pw.pw_gid)
             auth = ["--auth=scram-sha-256", f"--pwfile={pwfile}"]
         try:
+            # Text sorts and compares in code-point order either way: glibc's C.UTF-8 collates by code point,
+            # which for UTF-8 is byte order. PostgreSQL cannot know that and calls strcoll() for C.UTF-8; with
+            # LC_COLLATE=C it compares bytes (memcmp), the same order at a fraction of the cost (every index
+            # descent on leaid / source compares text). Character classes and case mapping stay C.UTF-8.
             self._run("initdb", "-D", str(self.datadir), "-U", "postgres", *auth,
-                      "-E", "UTF8", "--locale=C.UTF-8", "--no-instructions")
+                      "-E", "UTF8", "--locale=C.UTF-8", "--lc-collate=C", "--no-instructions")
         finally:
             if self.password is not None:
                 (self.root / ".pwfile").unlink(missing_ok=True)

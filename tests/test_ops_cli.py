@@ -161,6 +161,19 @@ def test_schedule_without_pg_cron_says_what_to_do(runner, password_server):
     assert len(res.output.strip().splitlines()) == 1
 
 
+def test_embedded_cluster_compares_bytes_in_code_point_order(password_server):
+    """initdb --lc-collate=C: text compares by bytes, which orders exactly as glibc's C.UTF-8 (code points)."""
+    words = ["b", "B", "école", "École", "Ecole", "_x", " x", "ß", "St.", "Saint", "日本", "ñ", "n", "a-b", "ab",
+             "a b", "0100005", "0100010", "Z", "z", "~"]
+    with psycopg.connect(password_server.conninfo() + " password=right-pw") as conn:
+        assert conn.execute("SELECT datcollate, datctype FROM pg_database WHERE datname = current_database()"
+                            ).fetchone() == ("C", "C.UTF-8")
+        by_bytes, by_code_point = conn.execute(
+            'SELECT array_agg(w ORDER BY w), array_agg(w ORDER BY w COLLATE "C.utf8") FROM unnest(%s::text[]) w',
+            (words,)).fetchone()
+    assert by_bytes == by_code_point == sorted(words)
+
+
 def test_embedded_cluster_lifecycle_in_a_real_subprocess():
     base = Path(tempfile.mkdtemp(prefix="dbench-home-"))
     os.chmod(base, 0o755)  # the postgres OS user must reach it when the tests run as root
