@@ -19,7 +19,8 @@ transaction. No transaction is open while the network is slow, and a process kil
 committed a batch (its data and all its checkpoints) or left no trace of it.
 
 Each statement's text depends only on the source, so psycopg prepares it after a few executions and
-PostgreSQL stops re-parsing it.
+PostgreSQL stops re-parsing it. The dedup sorts order `leaid` by bytes (COLLATE "C"): for seven digits that is
+the order of every collation, and it spares a locale-aware string comparison (strcoll) per comparison.
 """
 from __future__ import annotations
 
@@ -153,7 +154,8 @@ def _district_statement(source: str, metric_cols: tuple[str, ...]) -> str:
     stage_cols = tuple(c for c in STAGE_COLUMNS[source] if c not in ("leaid", "fips"))
     parts = [sql.SQL("""
         WITH src AS (
-            SELECT DISTINCT ON (leaid) slice, leaid, fips, {cols} FROM ingest_stage ORDER BY leaid, {pref}, slice
+            SELECT DISTINCT ON (leaid COLLATE "C") slice, leaid, fips, {cols}
+              FROM ingest_stage ORDER BY leaid COLLATE "C", {pref}, slice
         ), up AS ({upsert})""").format(cols=_ids(stage_cols), pref=_preference(stage_cols),
                                         upsert=_history_upsert(metric_cols))]
     if source == "ccd_directory":
@@ -231,8 +233,8 @@ WITH cfg AS (
 ), per_slice AS (
     SELECT slice, leaid, CASE WHEN raw_rate <= 100 THEN raw_rate END AS chronic_absenteeism_rate FROM r
 ), src AS (     -- a district answered by two states' queries lands once
-    SELECT DISTINCT ON (leaid) * FROM per_slice
-     ORDER BY leaid, chronic_absenteeism_rate IS NULL, chronic_absenteeism_rate DESC, slice
+    SELECT DISTINCT ON (leaid COLLATE "C") * FROM per_slice
+     ORDER BY leaid COLLATE "C", chronic_absenteeism_rate IS NULL, chronic_absenteeism_rate DESC, slice
 ), up AS ({upsert}),
 landed AS (
     SELECT s.slice, count(*) FILTER (WHERE u.inserted) AS inserted, count(*) FILTER (WHERE NOT u.inserted) AS updated
