@@ -41,7 +41,8 @@ BEGIN
 
     WITH eligible AS (
         SELECT d.state_fips,
-               d.enrollment::numeric                                                          AS enrollment,
+               d.enrollment,                     -- summed as an integer: a bigint sum is much cheaper than a numeric one
+               d.enrollment::numeric                                                          AS weight,  -- converted once per row
                CASE WHEN d.chronic_absenteeism_rate >= 0 THEN d.chronic_absenteeism_rate END AS absenteeism,
                CASE WHEN d.student_teacher_ratio >= 0    THEN d.student_teacher_ratio END    AS ratio,
                CASE WHEN d.spec_ed_students >= 0         THEN d.spec_ed_students END         AS spec_ed,
@@ -57,14 +58,14 @@ BEGIN
     aggregated AS (
         -- grouping set (state_fips) gives each state, grouping set () the nation
         SELECT CASE WHEN grouping(e.state_fips) = 1 THEN '00' ELSE e.state_fips END AS fips,
-               sum(e.absenteeism * e.enrollment) / sum(e.enrollment) FILTER (WHERE e.absenteeism IS NOT NULL) AS absenteeism,
-               sum(e.ratio * e.enrollment)       / sum(e.enrollment) FILTER (WHERE e.ratio IS NOT NULL)       AS ratio,
-               100 * sum(e.spec_ed)              / sum(e.enrollment) FILTER (WHERE e.spec_ed IS NOT NULL)     AS swd_pct,
-               100 * sum(e.ell)                  / sum(e.enrollment) FILTER (WHERE e.ell IS NOT NULL)         AS ell_pct,
-               sum(e.math * e.enrollment)        / sum(e.enrollment) FILTER (WHERE e.math IS NOT NULL)        AS math,
-               sum(e.read * e.enrollment)        / sum(e.enrollment) FILTER (WHERE e.read IS NOT NULL)        AS read,
-               sum(e.graduation * e.enrollment)  / sum(e.enrollment) FILTER (WHERE e.graduation IS NOT NULL)  AS graduation,
-               sum(e.expenditure * e.enrollment) / sum(e.enrollment) FILTER (WHERE e.expenditure IS NOT NULL) AS expenditure,
+               sum(e.absenteeism * e.weight) / sum(e.enrollment) FILTER (WHERE e.absenteeism IS NOT NULL) AS absenteeism,
+               sum(e.ratio * e.weight)       / sum(e.enrollment) FILTER (WHERE e.ratio IS NOT NULL)       AS ratio,
+               100 * sum(e.spec_ed)::numeric     / sum(e.enrollment) FILTER (WHERE e.spec_ed IS NOT NULL)     AS swd_pct,
+               100 * sum(e.ell)::numeric         / sum(e.enrollment) FILTER (WHERE e.ell IS NOT NULL)         AS ell_pct,
+               sum(e.math * e.weight)        / sum(e.enrollment) FILTER (WHERE e.math IS NOT NULL)        AS math,
+               sum(e.read * e.weight)        / sum(e.enrollment) FILTER (WHERE e.read IS NOT NULL)        AS read,
+               sum(e.graduation * e.weight)  / sum(e.enrollment) FILTER (WHERE e.graduation IS NOT NULL)  AS graduation,
+               sum(e.expenditure * e.weight) / sum(e.enrollment) FILTER (WHERE e.expenditure IS NOT NULL) AS expenditure,
                round(avg(e.enrollment))::integer AS avg_enrollment,
                avg(e.poverty)                    AS poverty,
                count(*)::integer                 AS total_districts,
