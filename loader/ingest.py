@@ -475,16 +475,27 @@ class Ingest:
             result.seconds += time.monotonic() - t0
 
     def _land_together(self, items: list[tuple[SliceResult, land.StagedSlice]]) -> None:
+        """One transaction; first with a plain INSERT when the slices never landed before, and again with the
+        upsert if a row existed all the same (see loader/land.py)."""
+        try:
+            self._land_batch(items, fresh=None)
+        except psycopg.errors.UniqueViolation:
+            self._land_batch(items, fresh=False, retried=True)
+
+    def _land_batch(self, items: list[tuple[SliceResult, land.StagedSlice]], fresh: bool | None,
+                    retried: bool = False) -> None:
         first = items[0][0].slice
         source, year = first.key.source, first.key.year
         staged = [s for _, s in items]
         conn = self._conn()
         with conn.transaction():
+            if fresh is None:
+                fresh = land.fresh(conn, source, year, [s.fips for s in staged])
             land.copy_rows(conn, source, staged)
             if source == "crdc_absenteeism":
-                landed = land.land_crdc(conn, year, staged)
+                landed = land.land_crdc(conn, year, staged, fresh)
             else:
-                landed = land.land_district_source(conn, source, first.source.columns, year, staged)
+                landed = land.land_district_source(conn, source, first.source.columns, year, staged, fresh)
             checkpoints, finals = [], []
             for result, s in items:
                 lnd, more = landed[s.fips]
@@ -494,6 +505,8 @@ class Ingest:
                         counts[k] += v
                     else:
                         counts[k] = v
+                if retried:
+                    counts["landed_by_upsert_after_conflict"] = 1
                 finals.append((lnd, counts))
                 checkpoints.append(land.Checkpoint(source, year, s.fips, result.pages, result.received, lnd,
                                                    values_nulled(counts), records_skipped(counts),

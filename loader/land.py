@@ -9,7 +9,11 @@ which then runs one statement that:
    non-null values, then the larger values), whatever order the pages came in; the same rule picks one row
    when two slices of the batch carry the same district (two states' queries answering with it);
 2. upserts into district_data_history with INSERT .. ON CONFLICT DO UPDATE .. WHERE (..) IS DISTINCT FROM (..),
-   so unchanged rows are not rewritten;
+   so unchanged rows are not rewritten — or, when none of the batch's slices has landed before (`fresh`, the
+   normal case of a first load), with a plain INSERT: ON CONFLICT first probes the primary key for every row
+   (a speculative insertion), ~15 % of PostgreSQL's CPU in a load. Should a row exist all the same (a district
+   that another state's slice already landed, rows loaded by other means), the INSERT fails with a unique
+   violation, the transaction rolls back whole, and the caller lands the batch again with the upsert;
 3. for ccd_directory, upserts the district's identity columns in `districts`, only from a directory year at
    least as new as the one already there (an older year never overwrites a newer one);
 4. returns per-slice figures (rows inserted, rows updated, ...);
@@ -126,8 +130,14 @@ def _prefixed(prefix: str, cols) -> sql.Composable:
     return sql.SQL(", ").join(sql.SQL("{}.{}").format(sql.Identifier(prefix), sql.Identifier(c)) for c in cols)
 
 
-def _history_upsert(metric_cols: tuple[str, ...]) -> sql.Composable:
-    """The INSERT .. ON CONFLICT of one source's metric columns, reading CTE `src`, returning (leaid, inserted)."""
+def _history_upsert(metric_cols: tuple[str, ...], fresh: bool = False) -> sql.Composable:
+    """The INSERT .. ON CONFLICT of one source's metric columns, reading CTE `src`, returning (leaid, inserted).
+    fresh: a plain INSERT, which fails on an existing row (see the module docstring)."""
+    if fresh:
+        return sql.SQL("""
+        INSERT INTO district_data_history (leaid, year, source, {cols})
+        SELECT leaid, %(year)s, %(source)s, {cols} FROM src
+        RETURNING leaid, true AS inserted""").format(cols=_ids(metric_cols))
     return sql.SQL("""
         INSERT INTO district_data_history AS h (leaid, year, source, {cols})
         SELECT leaid, %(year)s, %(source)s, {cols} FROM src
@@ -148,7 +158,7 @@ def _preference(cols: tuple[str, ...]) -> sql.Composable:
 
 
 @cache
-def _district_statement(source: str, metric_cols: tuple[str, ...]) -> str:
+def _district_statement(source: str, metric_cols: tuple[str, ...], fresh: bool = False) -> str:
     """The one statement that lands a batch of a district-level source; one result row per slice that won at
     least one district: (slice, inserted, updated, identity rows changed)."""
     stage_cols = tuple(c for c in STAGE_COLUMNS[source] if c not in ("leaid", "fips"))
@@ -157,7 +167,7 @@ def _district_statement(source: str, metric_cols: tuple[str, ...]) -> str:
             SELECT DISTINCT ON (leaid COLLATE "C") slice, leaid, fips, {cols}
               FROM ingest_stage ORDER BY leaid COLLATE "C", {pref}, slice
         ), up AS ({upsert})""").format(cols=_ids(stage_cols), pref=_preference(stage_cols),
-                                        upsert=_history_upsert(metric_cols))]
+                                        upsert=_history_upsert(metric_cols, fresh))]
     if source == "ccd_directory":
         # The LEFT JOIN leaves out districts whose identity would not change before the upsert sees them:
         # ON CONFLICT locks (and so writes) every conflicting row even when its WHERE then says no.
@@ -193,7 +203,7 @@ def _district_statement(source: str, metric_cols: tuple[str, ...]) -> str:
 
 
 def land_district_source(conn: psycopg.Connection, source: str, metric_cols: tuple[str, ...], year: int,
-                         slices: Sequence[StagedSlice]) -> dict[str, tuple[Landed, dict]]:
+                         slices: Sequence[StagedSlice], fresh: bool = False) -> dict[str, tuple[Landed, dict]]:
     """Upsert the staged rows of a district-level source's batch. Must run inside the batch's transaction.
     -> {slice state: (Landed, extra counts)} for every slice of the batch.
 
@@ -206,7 +216,8 @@ def land_district_source(conn: psycopg.Connection, source: str, metric_cols: tup
         if source == "ccd_directory":
             extra["districts_identity_changed"] = 0
         out[s.fips] = (Landed(districts), extra)
-    rows = conn.execute(_district_statement(source, metric_cols), {"year": year, "source": source}).fetchall()
+    rows = conn.execute(_district_statement(source, metric_cols, fresh),
+                        {"year": year, "source": source}).fetchall()
     for fips, inserted, updated, ident in rows:
         landed, extra = out[fips]
         landed.inserted, landed.updated = inserted, updated
@@ -261,11 +272,12 @@ SELECT stats.*, coalesce(landed.inserted, 0), coalesce(landed.updated, 0)
 
 
 @cache
-def _crdc_statement() -> str:
-    return sql.SQL(CRDC_RATES).format(upsert=_history_upsert(("chronic_absenteeism_rate",))).as_string()
+def _crdc_statement(fresh: bool = False) -> str:
+    return sql.SQL(CRDC_RATES).format(upsert=_history_upsert(("chronic_absenteeism_rate",), fresh)).as_string()
 
 
-def land_crdc(conn: psycopg.Connection, year: int, slices: Sequence[StagedSlice]) -> dict[str, tuple[Landed, dict]]:
+def land_crdc(conn: psycopg.Connection, year: int, slices: Sequence[StagedSlice],
+              fresh: bool = False) -> dict[str, tuple[Landed, dict]]:
     """The chronic absenteeism rate from the staged per-district sums; upserted. Runs in the batch's transaction.
     -> {slice state: (Landed, extra counts)} for every slice of the batch.
 
@@ -286,13 +298,22 @@ def land_crdc(conn: psycopg.Connection, year: int, slices: Sequence[StagedSlice]
 
     out = {s.fips: (Landed(), extra(s.fallback)) for s in slices}
     fallback = {s.fips: s.fallback for s in slices}
-    rows = conn.execute(_crdc_statement(), {"year": year, "source": "crdc_absenteeism",
+    rows = conn.execute(_crdc_statement(fresh), {"year": year, "source": "crdc_absenteeism",
                                             "slices": list(fallback), "fallback": list(fallback.values())})
     for (fips, districts, schools, unpaired, partial, no_rate, out_of_range, no_ccd, inserted,
          updated) in rows.fetchall():
         out[fips] = (Landed(districts, inserted, updated),
                      extra(fallback[fips], schools, unpaired, partial, no_rate, out_of_range, no_ccd))
     return out
+
+
+def fresh(conn: psycopg.Connection, source: str, year: int, states: Sequence[str]) -> bool:
+    """True when none of these slices has landed before (no 'done' checkpoint): their rows are expected to be
+    new, and the batch is first tried with a plain INSERT."""
+    return conn.execute("""
+        SELECT NOT EXISTS (SELECT 1 FROM ingest_slices
+                            WHERE source = %s AND year = %s AND state_fips = ANY(%s) AND status = 'done')""",
+                        (source, year, list(states))).fetchone()[0]
 
 
 MARK_DONE = """

@@ -282,6 +282,35 @@ def test_a_changed_value_is_updated_in_place(dsn, conn, fake):
                         "WHERE source = 'ccd_finance'").fetchone() == (0, 1, 0)
 
 
+def test_a_first_load_inserts_and_a_row_already_there_falls_back_to_the_upsert(dsn, conn, fake):
+    """Slices that never landed are tried with a plain INSERT (no ON CONFLICT probe). A row that exists all the
+    same (here written by hand; in real life a district another state's slice already landed) makes it fail
+    with a unique violation: the batch is rolled back whole and landed again with the upsert, nothing lost."""
+    from loader import land
+    delaware(fake)
+    with psycopg.connect(dsn, autocommit=True) as c:
+        assert land.fresh(c, "ccd_finance", 2020, ["10"])
+        c.execute("INSERT INTO district_data_history (leaid, year, source, expenditure_pp) "
+                  "VALUES (%s, 2020, 'ccd_finance', 1.00)", (A,))
+    r = ingest(dsn, fake, "--states", "DE", "--years", "2020", "--sources", "ccd_finance")
+    assert r.exit_code == 0, r.output
+    assert history(conn, "ccd_finance", 2020) == {A: D("12345.67"), B: None, C: None}
+    assert conn.execute("SELECT rows_inserted, rows_updated, status FROM ingest_slices "
+                        "WHERE source = 'ccd_finance'").fetchone() == (2, 1, "done")
+    assert slice_counts(conn, "ccd_finance", 2020)["landed_by_upsert_after_conflict"] == 1
+    with psycopg.connect(dsn, autocommit=True) as c:
+        assert not land.fresh(c, "ccd_finance", 2020, ["10", "24"])    # DE landed: the upsert from now on
+        assert land.fresh(c, "ccd_finance", 2019, ["10"])
+
+
+def test_a_first_load_without_conflicts_lands_by_insert(dsn, conn, fake):
+    delaware(fake)
+    assert ingest(dsn, fake, "--states", "DE", "--years", "2020-2021",
+                  "--sources", "ccd_directory,ccd_finance,crdc_absenteeism").exit_code == 0
+    counts = [r[0] for r in conn.execute("SELECT counts FROM ingest_slices WHERE status = 'done'")]
+    assert counts and not any("landed_by_upsert_after_conflict" in c for c in counts)
+
+
 # ------------------------------------------------------------------------------------------------ failures
 
 def test_a_slice_that_keeps_failing_is_reported_while_the_others_land(dsn, conn, fake):
@@ -348,11 +377,11 @@ def test_a_slice_that_cannot_land_does_not_take_its_batch_down(dsn, conn, fake, 
     real = land.land_district_source
     tried = []
 
-    def failing_for_md(conn, source, cols, year, slices):
+    def failing_for_md(conn, source, cols, year, slices, *rest):
         tried.append(sorted(s.fips for s in slices))
         if any(s.fips == "24" for s in slices):
             raise RuntimeError("cannot land MD")
-        return real(conn, source, cols, year, slices)
+        return real(conn, source, cols, year, slices, *rest)
 
     monkeypatch.setattr(land, "land_district_source", failing_for_md)
     r = ingest(dsn, fake, "--states", "DE,MD", "--years", "2020", "--sources", "ccd_finance")
