@@ -15,7 +15,7 @@ STABLE
 PARALLEL SAFE
 SET search_path = public, pg_temp
 AS $function$
-    SELECT '1.1.2'::text
+    SELECT '1.1.3'::text
 $function$;
 
 REVOKE ALL ON FUNCTION benchmarks_version() FROM PUBLIC;
