@@ -24,8 +24,9 @@ instruction. This script:
    (PortalRun), so its parse and plan time is left out — ours includes the planning of its statements.
 
 Needs valgrind (Debian package `valgrind`); each count takes about a minute (callgrind runs ~50× slower), and
-the two arms run side by side; the original takes about five minutes. Instructions are not seconds — cache misses and I/O are not in them — so
-confirm a change with bench_engine.py too; but they tell a 1 % change from noise.
+the two arms run side by side; the original takes about five minutes. Instructions are not seconds — cache
+misses and I/O are not in them — so confirm a change with bench_engine.py too; but they tell a 1 % change from
+noise.
 """
 from __future__ import annotations
 
@@ -62,14 +63,36 @@ def function_files(rev: str | None) -> dict[str, str]:
             for n in sorted(names) if n.endswith(".sql")}
 
 
+def _copy_state(cluster: LocalCluster, state: Path, work: Path) -> Path:
+    """A private copy of the data directory `state` under `work` (owned by the server's OS user)."""
+    data = work / "data"
+    shutil.copytree(state, data, symlinks=True)
+    if cluster.user:
+        subprocess.run(["chown", "-R", cluster.user, str(work)], check=True)
+    return data
+
+
+def _callgrind(cluster: LocalCluster, data: Path, work: Path, toggle: str, script: str, what: str,
+               *settings: str) -> tuple[int, str]:
+    """Run `script` in a single-user backend on `data` under callgrind, counting inside `toggle`.
+    -> (instructions, the backend's stdout)."""
+    out = work / "callgrind.out"
+    opts = [a for kv in ("shared_preload_libraries=", "max_parallel_workers_per_gather=0") + settings
+            for a in ("-c", kv)]
+    run = subprocess.run(
+        ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", "--collect-atstart=no",
+         f"--toggle-collect={toggle}", str(cluster.bindir / "postgres"), "--single", "-j", "-D", str(data),
+         *opts, DB],
+        input=script, user=cluster.user, capture_output=True, text=True, cwd=work)
+    if "ERROR" in run.stderr or run.returncode:
+        raise RuntimeError(f"single-user run of {what} failed: {run.stderr.strip()[-500:]}")
+    return int(re.search(r"^(?:summary|totals): (\d+)", out.read_text(), re.M).group(1)), run.stdout
+
+
 def count(cluster: LocalCluster, state: Path, files: dict[str, str], work: Path, port: int) -> tuple[int, str]:
     """Instructions of one compute_all_benchmarks(false) on a copy of `state` with `files` installed.
     -> (instructions, districts written)."""
-    data = work / "data"
-    shutil.copytree(state, data, symlinks=True)
-    owner = ["chown", "-R", cluster.user, str(work)] if cluster.user else None
-    if owner:
-        subprocess.run(owner, check=True)
+    data = _copy_state(cluster, state, work)
     bin_ = cluster.bindir
     opts = f"-p {port} -k {work} -c autovacuum=off -c shared_preload_libraries=''"
     subprocess.run([str(bin_ / "pg_ctl"), "-D", str(data), "-o", opts, "-l", str(work / "log"), "-w", "start"],
@@ -81,17 +104,9 @@ def count(cluster: LocalCluster, state: Path, files: dict[str, str], work: Path,
     finally:
         subprocess.run([str(bin_ / "pg_ctl"), "-D", str(data), "-w", "stop"], user=cluster.user, check=True,
                        capture_output=True)
-    out = work / "callgrind.out"
-    run = subprocess.run(
-        ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", "--collect-atstart=no",
-         "--toggle-collect=plpgsql_call_handler", str(bin_ / "postgres"), "--single", "-j", "-D", str(data),
-         "-c", "shared_preload_libraries=", "-c", "max_parallel_workers_per_gather=0", DB],
-        input=COMPUTE, user=cluster.user, capture_output=True, text=True, cwd=work)
-    if "ERROR" in run.stderr or run.returncode:
-        raise RuntimeError(f"single-user run failed: {run.stderr.strip()[-500:]}")
-    total = re.search(r"^(?:summary|totals): (\d+)", out.read_text(), re.M)
-    written = re.search(r'= "(\d+)"', run.stdout)
-    return int(total.group(1)), written.group(1) if written else "?"
+    total, stdout = _callgrind(cluster, data, work, "plpgsql_call_handler", COMPUTE, "compute_all_benchmarks()")
+    written = re.search(r'= "(\d+)"', stdout)
+    return total, written.group(1) if written else "?"
 
 
 def original_script(path: Path, conn: psycopg.Connection) -> str:
@@ -124,19 +139,8 @@ def original_script(path: Path, conn: psycopg.Connection) -> str:
 
 def count_original(cluster: LocalCluster, state: Path, script: str, work: Path) -> int:
     """Instructions of the original design's statements (from the executor on) on a copy of `state`."""
-    data = work / "data"
-    shutil.copytree(state, data, symlinks=True)
-    if cluster.user:
-        subprocess.run(["chown", "-R", cluster.user, str(work)], check=True)
-    out = work / "callgrind.out"
-    run = subprocess.run(
-        ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", "--collect-atstart=no",
-         "--toggle-collect=PortalRun", str(cluster.bindir / "postgres"), "--single", "-j", "-D", str(data),
-         "-c", "shared_preload_libraries=", "-c", "max_parallel_workers_per_gather=0", "-c", "jit=off", DB],
-        input=script, user=cluster.user, capture_output=True, text=True, cwd=work)
-    if "ERROR" in run.stderr or run.returncode:
-        raise RuntimeError(f"single-user run of the original failed: {run.stderr.strip()[-500:]}")
-    return int(re.search(r"^(?:summary|totals): (\d+)", out.read_text(), re.M).group(1))
+    data = _copy_state(cluster, state, work)
+    return _callgrind(cluster, data, work, "PortalRun", script, "the original", "jit=off")[0]
 
 
 def arms(cluster: LocalCluster, state: Path, tmp: Path, base: dict, mine: dict, label: str) -> int:

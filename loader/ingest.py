@@ -478,19 +478,17 @@ class Ingest:
         """One transaction; first with a plain INSERT when the slices never landed before, and again with the
         upsert if a row existed all the same (see loader/land.py)."""
         try:
-            self._land_batch(items, fresh=None)
+            self._land_batch(items)
         except psycopg.errors.UniqueViolation:
-            self._land_batch(items, fresh=False, retried=True)
+            self._land_batch(items, retried=True)
 
-    def _land_batch(self, items: list[tuple[SliceResult, land.StagedSlice]], fresh: bool | None,
-                    retried: bool = False) -> None:
+    def _land_batch(self, items: list[tuple[SliceResult, land.StagedSlice]], retried: bool = False) -> None:
         first = items[0][0].slice
         source, year = first.key.source, first.key.year
         staged = [s for _, s in items]
         conn = self._conn()
         with conn.transaction():
-            if fresh is None:
-                fresh = land.fresh(conn, source, year, [s.fips for s in staged])
+            fresh = not retried and land.never_landed(conn, source, year, [s.fips for s in staged])
             land.copy_rows(conn, source, staged)
             if source == "crdc_absenteeism":
                 landed = land.land_crdc(conn, year, staged, fresh)

@@ -133,21 +133,17 @@ def _prefixed(prefix: str, cols) -> sql.Composable:
 def _history_upsert(metric_cols: tuple[str, ...], fresh: bool = False) -> sql.Composable:
     """The INSERT .. ON CONFLICT of one source's metric columns, reading CTE `src`, returning (leaid, inserted).
     fresh: a plain INSERT, which fails on an existing row (see the module docstring)."""
-    if fresh:
-        return sql.SQL("""
-        INSERT INTO district_data_history (leaid, year, source, {cols})
-        SELECT leaid, %(year)s, %(source)s, {cols} FROM src
-        RETURNING leaid, true AS inserted""").format(cols=_ids(metric_cols))
-    return sql.SQL("""
-        INSERT INTO district_data_history AS h (leaid, year, source, {cols})
-        SELECT leaid, %(year)s, %(source)s, {cols} FROM src
+    upsert = sql.SQL("""
         ON CONFLICT (leaid, year, source) DO UPDATE
            SET {sets}, updated_at = now()
-         WHERE ({hcols}) IS DISTINCT FROM ({xcols})
-        RETURNING leaid, (xmax = 0) AS inserted""").format(
-        cols=_ids(metric_cols),
+         WHERE ({hcols}) IS DISTINCT FROM ({xcols})""").format(
         sets=sql.SQL(", ").join(sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(c)) for c in metric_cols),
         hcols=_prefixed("h", metric_cols), xcols=_prefixed("excluded", metric_cols))
+    return sql.SQL("""
+        INSERT INTO district_data_history AS h (leaid, year, source, {cols})
+        SELECT leaid, %(year)s, %(source)s, {cols} FROM src{upsert}
+        RETURNING leaid, (xmax = 0) AS inserted""").format(
+        cols=_ids(metric_cols), upsert=sql.SQL("") if fresh else upsert)
 
 
 def _preference(cols: tuple[str, ...]) -> sql.Composable:
@@ -307,7 +303,7 @@ def land_crdc(conn: psycopg.Connection, year: int, slices: Sequence[StagedSlice]
     return out
 
 
-def fresh(conn: psycopg.Connection, source: str, year: int, states: Sequence[str]) -> bool:
+def never_landed(conn: psycopg.Connection, source: str, year: int, states: Sequence[str]) -> bool:
     """True when none of these slices has landed before (no 'done' checkpoint): their rows are expected to be
     new, and the batch is first tried with a plain INSERT."""
     return conn.execute("""

@@ -289,7 +289,7 @@ def test_a_first_load_inserts_and_a_row_already_there_falls_back_to_the_upsert(d
     from loader import land
     delaware(fake)
     with psycopg.connect(dsn, autocommit=True) as c:
-        assert land.fresh(c, "ccd_finance", 2020, ["10"])
+        assert land.never_landed(c, "ccd_finance", 2020, ["10"])
         c.execute("INSERT INTO district_data_history (leaid, year, source, expenditure_pp) "
                   "VALUES (%s, 2020, 'ccd_finance', 1.00)", (A,))
     r = ingest(dsn, fake, "--states", "DE", "--years", "2020", "--sources", "ccd_finance")
@@ -299,8 +299,8 @@ def test_a_first_load_inserts_and_a_row_already_there_falls_back_to_the_upsert(d
                         "WHERE source = 'ccd_finance'").fetchone() == (2, 1, "done")
     assert slice_counts(conn, "ccd_finance", 2020)["landed_by_upsert_after_conflict"] == 1
     with psycopg.connect(dsn, autocommit=True) as c:
-        assert not land.fresh(c, "ccd_finance", 2020, ["10", "24"])    # DE landed: the upsert from now on
-        assert land.fresh(c, "ccd_finance", 2019, ["10"])
+        assert not land.never_landed(c, "ccd_finance", 2020, ["10", "24"])    # DE landed: the upsert from now on
+        assert land.never_landed(c, "ccd_finance", 2019, ["10"])
 
 
 def test_a_first_load_without_conflicts_lands_by_insert(dsn, conn, fake):
