@@ -1,0 +1,16 @@
+"""The package's one exception hierarchy.
+
+- BenchmarksError: the base of every error this package raises on purpose.
+- UserError: an error a person can fix (a bad option, an unreachable database, a database that needs
+  `migrate`, another run holding the lock). The command line prints its message as one line and exits 1;
+  anything else is a bug and keeps its traceback.
+"""
+from __future__ import annotations
+
+
+class BenchmarksError(Exception):
+    """Base of every error raised by district-benchmarks."""
+
+
+class UserError(BenchmarksError):
+    """An error a person can fix; the message is one line that says what to do."""
