@@ -3,7 +3,7 @@
     .venv/bin/python -m bench.bench_ingest [--years 2015-2022] [--page-size 2000] [--concurrency 4]
                                            [--close-connections]
 
-- The fake API (tests/fake_api.py serving loader/synthetic.py's world of ~19,000 districts in 52 states,
+- The fake API (tests/fake_api.py serving tests/synthetic.py's world of ~19,000 districts in 52 states,
   generated on the fly and deterministic) runs in its own process, so its CPU is not the loader's.
   It keeps connections alive (waitress), as the real API does; --close-connections serves with werkzeug
   instead, which opens a new TCP connection for every page (the figures before 2026-11-22 were measured so).
@@ -30,7 +30,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from loader.ingest import parse_years  # noqa: E402
-from loader.synthetic import NATIONAL_DISTRICTS, World  # noqa: E402
+from tests.synthetic import NATIONAL_DISTRICTS, World  # noqa: E402
 from tests import harness  # noqa: E402
 
 

@@ -6,18 +6,20 @@ tool starts under a per-user data directory (see `district-benchmarks db start|s
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from .errors import UserError
 from .localpg import LocalCluster
 
 EMBEDDED_DBNAME = "district_benchmarks"
 PG_ENV_VARS = ("PGHOST", "PGHOSTADDR", "PGPORT", "PGDATABASE", "PGUSER", "PGSERVICE")
 
 
-class DatabaseError(RuntimeError):
+class DatabaseError(UserError):
     """The database could not be reached or is not usable; the message is one line for a person."""
 
 
@@ -43,7 +45,7 @@ def embedded_cluster() -> LocalCluster:
 def resolve_conninfo(dsn: str | None) -> tuple[str, str]:
     """Return (conninfo, how) where `how` says which rule chose it. Starts the embedded cluster if needed."""
     if dsn:
-        return make_conninfo(dsn), "--dsn/DATABASE_URL"
+        return parse_dsn(dsn), "--dsn/DATABASE_URL"
     if any(os.environ.get(v) for v in PG_ENV_VARS):
         return "", "PG* environment"
     cluster = embedded_cluster()
@@ -54,6 +56,17 @@ def resolve_conninfo(dsn: str | None) -> tuple[str, str]:
             if "pg_cron" in preload:  # the embedded cluster keeps pg_cron in the benchmarks database
                 conn.execute("CREATE EXTENSION IF NOT EXISTS pg_cron")
     return cluster.conninfo(EMBEDDED_DBNAME), f"embedded cluster in {cluster.root}"
+
+
+def parse_dsn(dsn: str) -> str:
+    """The conninfo of a connection string or URL. libpq's parse errors quote the string, password included: the
+    message keeps what is wrong and drops every quoted part."""
+    try:
+        return make_conninfo(dsn)
+    except psycopg.ProgrammingError as exc:
+        what = re.sub(r'"[^"]{2,}"', "…", str(exc).strip().splitlines()[0] if str(exc).strip() else "")
+        raise DatabaseError(f"cannot parse the connection string from --dsn / DATABASE_URL ({what}); it is not "
+                            f"shown, as it may hold a password") from None
 
 
 def ensure_database(admin_conninfo: str, dbname: str) -> bool:

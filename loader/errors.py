@@ -13,4 +13,9 @@ class BenchmarksError(Exception):
 
 
 class UserError(BenchmarksError):
-    """An error a person can fix; the message is one line that says what to do."""
+    """An error a person can fix; the message is one line that says what to do. `option` names the command-line
+    option at fault, when there is one (the command line then reports a usage error)."""
+
+    def __init__(self, message: str, option: str | None = None):
+        super().__init__(message)
+        self.option = option

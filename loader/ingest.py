@@ -1,4 +1,4 @@
-"""The ingest run behind `district-benchmarks ingest` (the click command is in loader/ingest_cmd.py).
+"""The ingest run behind `district-benchmarks ingest` and `run`: run_ingest() (the command line is loader/cli/).
 
 Work is split into slices (source x survey year x state) and the slices into batches (up to BATCH_SLICES
 consecutive slices of one source and year). A bounded thread pool runs the batches; each worker fetches its
@@ -7,6 +7,8 @@ only the cleaned rows), and lands the fetched slices together in one transaction
 ingest_slices (see loader/land.py). A rerun skips slices already done unless --refresh; a slice that fails is
 reported and the others still land (a batch that cannot land is landed again slice by slice); the command then
 exits non-zero.
+
+Progress is reported to an IngestProgress (the command line draws it; NullProgress draws nothing).
 """
 from __future__ import annotations
 
@@ -19,27 +21,27 @@ from collections import Counter
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 
-import click
+from collections.abc import Callable
+from pathlib import Path
+from typing import Protocol
+
 import psycopg
 from psycopg.types.json import Jsonb
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from . import land
-from .api import ApiError, CountMismatch
-from .normalize import (PAGE_BUILDERS, RECORD_FIELDS, SaipeScale, SchoolSums, SliceContext, crdc_school_rows,
-                        records_skipped, saipe_rows, scale_saipe, values_nulled)
-from .sources import (CRDC_ENROLLMENT, ENDPOINTS, SOURCE_NAMES, SOURCES, Source, catalogue_years,
-                      fallback_years, format_years)
+from .api import DEFAULT_API_URL, ApiClient, ApiError, CountMismatch, HttpSettings
+from .db import connect
+from .errors import UserError
+from .normalize import SliceContext, records_skipped, values_nulled
+from .rawstore import DirClient, SavingClient
+from .sources import ENDPOINTS, SOURCE_NAMES, SOURCES, Endpoint, Source, catalogue_years, fallback_years, format_years
 
 LATEST_YEAR = 2024                       # newest year in the built-in catalogue
 DEFAULT_YEARS = f"{LATEST_YEAR - 9}-{LATEST_YEAR}"
-# Order of work: the CCD directory first (CRDC's fallback denominator reads its enrollment), CRDC last.
+# Order of work: the sources in SOURCE_NAMES order (the CCD directory first, CRDC last: see loader/sources.py).
 # NEWEST_FIRST: within a source, the newest year first. A district's identity columns come from the newest
 # directory year, so landing it first leaves the older years' identity upserts with nothing to write (they
 # would otherwise rewrite every district once per year); and an interrupted run has the newest data.
-RUN_ORDER = ("ccd_directory", "ccd_finance", "edfacts_grad", "edfacts_assess", "saipe", "crdc_absenteeism")
 # Batching (see Ingest.run_batch): up to BATCH_SLICES slices of one source and year are fetched by one worker
 # and landed together, in one transaction, as soon as they hold BATCH_ROWS rows or the oldest has waited
 # BATCH_SECONDS. Landing costs PostgreSQL a few milliseconds per transaction whatever its size, and most
@@ -48,14 +50,15 @@ BATCH_SLICES = 16
 BATCH_ROWS = 20_000
 BATCH_SECONDS = 5.0
 INGEST_LOCK_KEY = int.from_bytes(hashlib.sha256(b"district-benchmarks:ingest").digest()[:8], "big", signed=True)
+LOCK_WAIT_SECONDS = 10
 
 
-class IngestError(click.ClickException):
-    """A problem with the request as a whole (bad option, another ingest running); one line, exit 1."""
+class IngestError(UserError):
+    """A problem with the request as a whole (bad option, another ingest running); one line."""
 
 
 class SliceError(RuntimeError):
-    pass
+    """One slice cannot be fetched (reported with the slice; the others go on)."""
 
 
 # ------------------------------------------------------------------------------------------------ options
@@ -210,10 +213,11 @@ def plan_slices(conn, client, sources: list[str], years: list[int], fips_list: l
 
     reports: dict[str, SourceReport] = {}
     todo: list[Slice] = []
-    for name in sorted(sources, key=RUN_ORDER.index):
+    fallback_years_of: dict[str, set[int]] = {}
+    for name in (n for n in SOURCE_NAMES if n in sources):
         src = SOURCES[name]
         rep = reports[name] = SourceReport(name)
-        have = available[src.endpoint.key]
+        have = src.years(available)
         rep.years_skipped = [y for y in years if y not in have]
         if rep.years_skipped:
             notes.append(f"{name}: {format_years(rep.years_skipped)} not in the API "
@@ -221,8 +225,7 @@ def plan_slices(conn, client, sources: list[str], years: list[int], fips_list: l
         for year in sorted((y for y in years if y in have), reverse=True):   # newest first: see NEWEST_FIRST
             for fips in fips_list:
                 sl = Slice(SliceKey(name, year, fips), states[fips],
-                           fallback_denominator=(src.denominator is not None
-                                                 and year not in available[CRDC_ENROLLMENT.key]))
+                           fallback_denominator=src.needs_fallback(year, available))
                 rep.planned += 1
                 if sl.key in done:
                     rep.skipped += 1
@@ -230,74 +233,51 @@ def plan_slices(conn, client, sources: list[str], years: list[int], fips_list: l
                     rep.absent += 1
                 else:
                     todo.append(sl)
+                    if sl.fallback_denominator:
+                        fallback_years_of.setdefault(name, set()).add(year)
         if rep.absent:
             notes.append(f"{name}: {rep.absent} slice(s) not in the directory; skipped")
-    crdc_fallback = sorted({s.key.year for s in todo if s.fallback_denominator})
-    if crdc_fallback:
-        notes.append(f"crdc_absenteeism: no CRDC enrollment for {format_years(crdc_fallback)}; the rate's "
-                     f"denominator is the district's CCD enrollment of that year")
+    for name, fallback in fallback_years_of.items():
+        notes.append(f"{name}: " + SOURCES[name].fallback_note.format(years=format_years(fallback)))
     return Plan(todo, reports, notes)
 
 
 # ------------------------------------------------------------------------------------------------ progress
 
-class _PlainProgress:
-    """One log line per finished slice, for logs and pipes."""
+class IngestProgress(Protocol):
+    """What run_ingest() reports as it goes; the command line draws it (loader/cli/render.py)."""
 
-    def __init__(self, total: int):
-        self.total, self.n = total, 0
+    def planned(self, plan: Plan, source: str) -> None:
+        """The plan is made (notes, slices to fetch from `source`); fetching starts."""
 
-    def __enter__(self):
-        return self
+    def rows(self, n: int) -> None:
+        """n more records received (called from worker threads)."""
 
-    def __exit__(self, *exc):
-        return False
+    def slice_finished(self, r: SliceResult) -> None:
+        """A slice landed or failed."""
+
+    def finished(self) -> None:
+        """Fetching is over (also after an error)."""
+
+
+class NullProgress:
+    """Reports nothing."""
+
+    def planned(self, plan: Plan, source: str) -> None:
+        pass
 
     def rows(self, n: int) -> None:
         pass
 
     def slice_finished(self, r: SliceResult) -> None:
-        self.n += 1
-        click.echo(f"[{self.n}/{self.total}] {_slice_line(r)}", err=True)
+        pass
 
-    def note(self, text: str) -> None:
-        click.echo(text, err=True)
-
-
-class _RichProgress:
-    def __init__(self, total: int, console: Console):
-        self.console = console
-        self.progress = Progress(TextColumn("{task.description:<8}"), BarColumn(), MofNCompleteColumn(),
-                                 TextColumn("{task.fields[extra]}"), TimeElapsedColumn(),
-                                 console=console, transient=False)
-        self.slices = self.progress.add_task("slices", total=total, extra="")
-        self.row_task = self.progress.add_task("rows", total=None, extra="")
-        self._rows = 0
-        self._lock = threading.Lock()
-
-    def __enter__(self):
-        self.progress.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.progress.stop()
-        return False
-
-    def rows(self, n: int) -> None:
-        with self._lock:
-            self._rows += n
-            self.progress.update(self.row_task, completed=self._rows, extra=f"{self._rows:,} rows received")
-
-    def slice_finished(self, r: SliceResult) -> None:
-        self.progress.advance(self.slices)
-        if r.status != "done":
-            self.console.print(f"[red]{_slice_line(r)}[/red]", highlight=False)
-
-    def note(self, text: str) -> None:
-        self.console.print(text, highlight=False)
+    def finished(self) -> None:
+        pass
 
 
-def _slice_line(r: SliceResult) -> str:
+def describe_result(r: SliceResult) -> str:
+    """One line about a finished slice."""
     if r.status == "done":
         lnd = r.landed
         return (f"done   {r.slice.label()}: {r.received:,} records, {lnd.districts:,} districts "
@@ -344,12 +324,13 @@ class Ingest:
             self._conns.clear()
 
     # ---------------------------------------------------------------------------- one slice
-    def _chain(self, endpoint, sl: Slice, handle) -> tuple[int, int]:
-        """Fetch every page of one endpoint for the slice; handle(results) each. -> (pages, rows)."""
+    def _chain(self, endpoint: Endpoint, sl: Slice, ctx: SliceContext,
+               handle: Callable[[list], None]) -> tuple[int, int]:
+        """Fetch every page of one endpoint for the slice; handle(records) each. -> (pages, records)."""
         pages = got = 0
         count = None
         path, params = endpoint.url_path(sl.key.year), endpoint.params(sl.key.fips)
-        for page in self.client.pages(path, params, RECORD_FIELDS[endpoint.key]):
+        for page in self.client.pages(path, params, endpoint.fields):
             pages += 1
             got += len(page.results)
             if count is None:
@@ -357,67 +338,31 @@ class Ingest:
             elif page.count is not None and page.count != count:
                 raise CountMismatch(f"{path}?{_q(params)}: count changed from {count} to {page.count} "
                                     f"between pages")
-            handle(page.results)
+            handle(_records(page.results, ctx))
             if self.progress:
                 self.progress.rows(len(page.results))
         if count is not None and got != count:
             raise CountMismatch(f"{path}?{_q(params)}: the API's count is {count:,} but {got:,} rows arrived")
         return pages, got
 
-    def _fetch(self, sl: Slice) -> tuple[int, int, SliceContext, list[tuple], dict]:
-        """Stream the slice's pages and clean them. -> (pages, records received, context with the counts, the
-        rows to stage, landing arguments). Only cleaned rows are kept (one per district; CRDC schools are summed
-        as they arrive), never the raw pages."""
-        ctx = SliceContext(sl.key.year, sl.key.fips, self.states)
-        src = sl.source
-        extra: dict = {}
-        rows: list[tuple] = []
-        if src.name == "crdc_absenteeism":
-            sums = SchoolSums()
-
-            def school_rows(kind):
-                return lambda results: sums.add(kind, crdc_school_rows(_records(results, ctx), ctx, kind))
-
-            pages, got = self._chain(src.endpoint, sl, school_rows("a"))
-            if not sl.fallback_denominator:
-                p2, g2 = self._chain(src.denominator, sl, school_rows("e"))
-                pages, got = pages + p2, got + g2
-            rows = sums.districts()
-            extra["fallback"] = sl.fallback_denominator or (len(sums) > 0 and not sums.has_enrollment())
-        elif src.name == "saipe":
-            scale = SaipeScale()
-            pages, got = self._chain(src.endpoint, sl,
-                                     lambda results: rows.extend(saipe_rows(_records(results, ctx), ctx, scale)))
-            extra["saipe"] = scale
-        else:
-            build = PAGE_BUILDERS[src.name]
-            pages, got = self._chain(src.endpoint, sl,
-                                     lambda results: rows.extend(build(_records(results, ctx), ctx)))
-        return pages, got, ctx, rows, extra
-
     def _fetch_slice(self, sl: Slice, result: SliceResult) -> land.StagedSlice:
-        """Fetch and clean one slice (a count mismatch refetches it, up to slice_attempts times); fills in
-        result's pages, records and counts. -> the slice ready to land."""
+        """Fetch and clean one slice (its source's collect(): pages are cleaned as they arrive and only the
+        cleaned rows are kept); a count mismatch refetches it, up to slice_attempts times. Fills in result's
+        pages, records and counts. -> the slice ready to land."""
         for attempt in range(1, self.slice_attempts + 1):
+            ctx = SliceContext(sl.key.year, sl.key.fips, self.states)
             try:
-                pages, got, ctx, rows, extra = self._fetch(sl)
+                got = sl.source.collect(lambda ep, handle: self._chain(ep, sl, ctx, handle), ctx,
+                                        sl.fallback_denominator)
                 break
             except CountMismatch as exc:
                 if attempt == self.slice_attempts:
                     raise CountMismatch(f"{exc} (slice tried {attempt} times)") from None
-        result.pages, result.received, result.counts = pages, got, ctx.counts
+        result.pages, result.received, result.counts = got.pages, got.received, ctx.counts
         if ctx.unknown_fips:
             ctx.counts["unknown_state_fips"] = sorted(ctx.unknown_fips)   # listed in the checkpoint
             self.unknown_fips |= ctx.unknown_fips
-        staged = land.StagedSlice(sl.key.fips, rows)
-        if sl.key.source == "crdc_absenteeism":
-            staged.fallback = extra["fallback"]
-        elif sl.key.source == "saipe":
-            scale: SaipeScale = extra["saipe"]
-            for k, v in scale.describe().items():
-                ctx.counts[k] = v
-            staged.rows = scale_saipe(rows, scale, ctx.counts)
-        return staged
+        return land.StagedSlice(sl.key.fips, got.rows, got.fallback)
 
     def run_batch(self, batch: list[Slice], depends_on: dict[SliceKey, Future]) -> list[SliceResult]:
         """Fetch the batch's slices one after another and land them together (see _land). A slice that cannot
@@ -435,8 +380,8 @@ class Ingest:
             try:
                 dep = depends_on.get(sl.key)
                 if dep is not None and _result_of(dep.result(), dep_key(sl)).status != "done":
-                    raise SliceError(f"needs ccd_directory {sl.key.year} {sl.abbrev} (its enrollment is the "
-                                     f"denominator), which failed")
+                    needed = dep_key(sl)
+                    raise SliceError(f"needs {needed.source} {needed.year} {sl.abbrev}, which failed")
                 staged = self._fetch_slice(sl, result)
             except Exception as exc:  # noqa: BLE001 - one slice never fails the run; the message is reported
                 result.error = _one_line(exc)
@@ -484,16 +429,13 @@ class Ingest:
 
     def _land_batch(self, items: list[tuple[SliceResult, land.StagedSlice]], retried: bool = False) -> None:
         first = items[0][0].slice
-        source, year = first.key.source, first.key.year
+        source, year, src = first.key.source, first.key.year, first.source
         staged = [s for _, s in items]
         conn = self._conn()
         with conn.transaction():
             fresh = not retried and land.never_landed(conn, source, year, [s.fips for s in staged])
-            land.copy_rows(conn, source, staged)
-            if source == "crdc_absenteeism":
-                landed = land.land_crdc(conn, year, staged, fresh)
-            else:
-                landed = land.land_district_source(conn, source, first.source.columns, year, staged, fresh)
+            land.copy_rows(conn, *src.copy_target(), staged)
+            landed = src.land(conn, year, staged, fresh)
             checkpoints, finals = [], []
             for result, s in items:
                 lnd, more = landed[s.fips]
@@ -542,9 +484,8 @@ class Ingest:
         futures: list[Future] = []
         with ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="ingest") as pool:
             try:
-                for batch in batches:   # in RUN_ORDER: the directory batches are queued before CRDC's
-                    deps = {sl.key: by_slice[dep_key(sl)] for sl in batch
-                            if sl.fallback_denominator and dep_key(sl) in by_slice}
+                for batch in batches:   # in SOURCE_NAMES order: the directory's batches are queued before CRDC's
+                    deps = {sl.key: by_slice[k] for sl in batch if (k := dep_key(sl)) is not None and k in by_slice}
                     fut = pool.submit(self.run_batch, batch, deps)
                     futures.append(fut)
                     by_slice.update((sl.key, fut) for sl in batch)
@@ -570,9 +511,10 @@ def make_batches(todo: list[Slice], max_slices: int) -> list[list[Slice]]:
     return batches
 
 
-def dep_key(sl: Slice) -> SliceKey:
-    """The CCD directory slice whose enrollment a CRDC fallback slice needs."""
-    return SliceKey("ccd_directory", sl.key.year, sl.key.fips)
+def dep_key(sl: Slice) -> SliceKey | None:
+    """The slice that must land before this one (a CRDC fallback slice reads its CCD enrollment), or None."""
+    dep = sl.source.depends_on(sl.key.year, sl.key.fips, sl.fallback_denominator)
+    return SliceKey(*dep) if dep else None
 
 
 def _result_of(results: list[SliceResult], key: SliceKey) -> SliceResult:
@@ -628,32 +570,105 @@ def write_refresh_logs(conn, plan: Plan, args: dict) -> None:
                       rep.started_at, Jsonb(details)))
 
 
-SUMMARY_COLUMNS = ("source", "done", "skipped", "failed", "rows landed", "unchanged", "values nulled",
-                   "records skipped", "pages")
 
 
-def summary_table(plan: Plan, seconds: float) -> Table:
-    """Per source: slices done / skipped (landed before) / failed, history rows landed (new + changed), rows
-    unchanged, values nulled, records skipped, pages."""
-    t = Table(title=f"ingest summary ({seconds:.1f}s)", title_justify="left")
-    for col in SUMMARY_COLUMNS:
-        t.add_column(col, justify="left" if col == "source" else "right", no_wrap=True)
-    tot = Counter()
-    for rep in plan.reports.values():
-        vals = {"done": rep.done, "skipped": rep.skipped, "failed": len(rep.failed),
-                "rows landed": rep.inserted + rep.updated, "unchanged": rep.unchanged,
-                "values nulled": values_nulled(rep.counts), "records skipped": records_skipped(rep.counts),
-                "pages": rep.pages}
-        tot.update(vals)
-        t.add_row(rep.name, *(f"{v:,}" for v in vals.values()))
-    t.add_section()
-    t.add_row("total", *(f"{tot[k]:,}" for k in SUMMARY_COLUMNS[1:]))
-    return t
+# ------------------------------------------------------------------------------------------------ the command
+
+@dataclass
+class IngestRequest:
+    """What to ingest and how: the options of `district-benchmarks ingest`."""
+
+    years: list[int]
+    states: list[str] | None = None          # tokens (CA, 06); None: all states
+    sources: list[str] = field(default_factory=lambda: list(SOURCE_NAMES))
+    api_url: str = DEFAULT_API_URL
+    http: HttpSettings = field(default_factory=HttpSettings)
+    concurrency: int = 4
+    batch_slices: int = BATCH_SLICES
+    refresh: bool = False
+    save_raw: Path | None = None
+    from_dir: Path | None = None             # replay saved pages (or the bundled sample) instead of the network
 
 
-def require_compute_function(conn) -> None:
-    exists = conn.execute("SELECT EXISTS (SELECT 1 FROM pg_proc WHERE proname = 'compute_all_benchmarks' "
-                          "AND pronamespace = 'public'::regnamespace)").fetchone()[0]
-    if not exists:
-        raise IngestError("--compute: compute_all_benchmarks() is not installed in this database; install the "
-                          "benchmark functions (district-benchmarks migrate) and run it again")
+@dataclass
+class IngestOutcome:
+    """What run_ingest() did."""
+
+    plan: Plan
+    seconds: float
+    source: str                              # where the pages came from (the API URL, or file://DIR)
+    unknown_fips: set[str]                   # states met in records with no row in `states`
+
+    @property
+    def failed(self) -> list[SliceResult]:
+        return [r for rep in self.plan.reports.values() for r in rep.failed]
+
+    @property
+    def unknown_records(self) -> int:
+        return sum(rep.counts.get("skipped_unknown_state", 0) for rep in self.plan.reports.values())
+
+
+def make_client(request: IngestRequest):
+    """The page source: the API (saving raw pages too with save_raw), or a directory of saved pages."""
+    if request.save_raw and request.from_dir:
+        raise IngestError("--save-raw and --from-dir cannot be used together", option="--save-raw")
+    if request.from_dir:
+        return DirClient(request.from_dir)
+    try:
+        client = ApiClient(request.api_url, request.http)
+    except ValueError as exc:
+        raise IngestError(str(exc), option="--api-url") from None
+    if request.save_raw:
+        request.save_raw.mkdir(parents=True, exist_ok=True)
+        return SavingClient(client, request.save_raw)
+    return client
+
+
+def _lock(conn: psycopg.Connection) -> None:
+    """One ingest per database at a time. Waits a little: the lock of a run that just ended (or was killed) is
+    released only once the server notices its connection is gone."""
+    try:
+        conn.execute(f"SET lock_timeout = '{int(LOCK_WAIT_SECONDS * 1000)}ms'")
+        conn.execute("SELECT pg_advisory_lock(%s)", (INGEST_LOCK_KEY,))
+    except psycopg.errors.LockNotAvailable:
+        raise IngestError("another ingest is running against this database; wait for it to finish") from None
+    finally:
+        conn.execute("RESET lock_timeout")
+
+
+def run_ingest(conninfo: str, request: IngestRequest, progress: IngestProgress | None = None) -> IngestOutcome:
+    """Fetch, clean and land what `request` asks for; one data_refresh_logs row per source. Slices that fail
+    are in the outcome's `failed` (the others landed); errors about the request as a whole raise IngestError."""
+    progress = progress or NullProgress()
+    t0 = time.monotonic()
+    client = make_client(request)
+    try:
+        with connect(conninfo, autocommit=True) as conn:
+            if not conn.execute("SELECT to_regclass('public.ingest_slices') IS NOT NULL").fetchone()[0]:
+                raise IngestError("the database has no ingest_slices table; run `district-benchmarks migrate` "
+                                  "first")
+            _lock(conn)
+            try:
+                state_map = dict(conn.execute("SELECT fips, abbrev FROM states WHERE fips <> '00' ORDER BY fips"))
+                fips_list = resolve_states(request.states, state_map)
+                plan = plan_slices(conn, client, request.sources, request.years, fips_list, state_map,
+                                   request.refresh, request.from_dir is not None)
+                runner = Ingest(lambda: connect(conninfo, autocommit=True), client, refresh=request.refresh,
+                                concurrency=request.concurrency, batch_slices=request.batch_slices)
+                runner.states = state_map
+                try:
+                    progress.planned(plan, client.base_url)
+                    runner.run(plan, progress)
+                finally:
+                    progress.finished()
+                    runner.close()
+                    write_refresh_logs(conn, plan, {
+                        "years": format_years(request.years),
+                        "states": "all" if request.states is None else ",".join(request.states),
+                        "refresh": request.refresh, "api": client.base_url})
+            finally:
+                # explicitly: a closed connection's lock lingers until its server process has exited
+                conn.execute("SELECT pg_advisory_unlock(%s)", (INGEST_LOCK_KEY,))
+    finally:
+        client.close()
+    return IngestOutcome(plan, time.monotonic() - t0, client.base_url, set(runner.unknown_fips))

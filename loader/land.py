@@ -37,7 +37,6 @@ import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
-from .normalize import CRDC_STAGE_COLUMNS, STAGE_COLUMNS
 
 STAGE_DDL = """
 CREATE TEMP TABLE IF NOT EXISTS ingest_stage (
@@ -71,6 +70,9 @@ CREATE TEMP TABLE IF NOT EXISTS ingest_stage_crdc (  -- CRDC schools summed per 
 ) ON COMMIT DELETE ROWS;
 """
 
+# The columns of ingest_stage_crdc that normalize.SchoolSums.districts() produces, in its order.
+CRDC_STAGE_COLUMNS = ("leaid", "schools", "schools_unpaired", "absent_missing", "absent_paired", "enr_paired",
+                      "absent_all")
 IDENTITY_COLUMNS = ("name", "state_fips", "state_abbrev", "city", "county_name", "urban_centric_locale",
                     "agency_type", "directory_year")
 
@@ -91,7 +93,7 @@ class StagedSlice:
     """One slice of a batch, ready to land: its state and cleaned rows."""
 
     fips: str                         # the state queried; tags the slice's staged rows
-    rows: Sequence[tuple]             # STAGE_COLUMNS[source] (CRDC: CRDC_STAGE_COLUMNS) without the tag
+    rows: Sequence[tuple]             # the source's stage columns (CRDC: CRDC_STAGE_COLUMNS) without the tag
     fallback: bool = False            # crdc: the rate's denominator is the CCD enrollment
 
 
@@ -105,10 +107,11 @@ def prepare(conn: psycopg.Connection) -> None:
     conn.execute("SET synchronous_commit = off")
 
 
-def copy_rows(conn: psycopg.Connection, source: str, slices: Iterable[StagedSlice]) -> None:
-    """COPY every slice's rows, tagged with the slice's state, into the staging table of `source` (the CRDC one
-    takes SchoolSums.districts()). Must run in the landing transaction: the staging tables empty at commit."""
-    with conn.cursor() as cur, cur.copy(_copy_statement(source)) as copy:
+def copy_rows(conn: psycopg.Connection, table: str, columns: tuple[str, ...], slices: Iterable[StagedSlice]) -> None:
+    """COPY every slice's rows, tagged with the slice's state, into staging `table` (ingest_stage, or
+    ingest_stage_crdc for SchoolSums.districts()). Must run in the landing transaction: the staging tables empty
+    at commit."""
+    with conn.cursor() as cur, cur.copy(_copy_statement(table, columns)) as copy:
         for s in slices:
             tag = (s.fips,)
             for row in s.rows:
@@ -116,10 +119,8 @@ def copy_rows(conn: psycopg.Connection, source: str, slices: Iterable[StagedSlic
 
 
 @cache
-def _copy_statement(source: str) -> str:
-    cols = CRDC_STAGE_COLUMNS if source == "crdc_absenteeism" else STAGE_COLUMNS[source]
-    table = "ingest_stage_crdc" if source == "crdc_absenteeism" else "ingest_stage"
-    return sql.SQL("COPY {} (slice, {}) FROM STDIN").format(sql.Identifier(table), _ids(cols)).as_string()
+def _copy_statement(table: str, columns: tuple[str, ...]) -> str:
+    return sql.SQL("COPY {} (slice, {}) FROM STDIN").format(sql.Identifier(table), _ids(columns)).as_string()
 
 
 def _ids(cols) -> sql.Composable:
@@ -154,17 +155,19 @@ def _preference(cols: tuple[str, ...]) -> sql.Composable:
 
 
 @cache
-def _district_statement(source: str, metric_cols: tuple[str, ...], fresh: bool = False) -> str:
+def _district_statement(stage_columns: tuple[str, ...], metric_cols: tuple[str, ...], identity: bool,
+                        fresh: bool = False) -> str:
     """The one statement that lands a batch of a district-level source; one result row per slice that won at
-    least one district: (slice, inserted, updated, identity rows changed)."""
-    stage_cols = tuple(c for c in STAGE_COLUMNS[source] if c not in ("leaid", "fips"))
+    least one district: (slice, inserted, updated, identity rows changed). identity: the rows also carry the
+    districts' identity columns (the CCD directory), upserted into `districts`."""
+    stage_cols = tuple(c for c in stage_columns if c not in ("leaid", "fips"))
     parts = [sql.SQL("""
         WITH src AS (
             SELECT DISTINCT ON (leaid COLLATE "C") slice, leaid, fips, {cols}
               FROM ingest_stage ORDER BY leaid COLLATE "C", {pref}, slice
         ), up AS ({upsert})""").format(cols=_ids(stage_cols), pref=_preference(stage_cols),
                                         upsert=_history_upsert(metric_cols, fresh))]
-    if source == "ccd_directory":
+    if identity:
         # The LEFT JOIN leaves out districts whose identity would not change before the upsert sees them:
         # ON CONFLICT locks (and so writes) every conflicting row even when its WHERE then says no.
         parts.append(sql.SQL(""", ident AS (
@@ -198,9 +201,11 @@ def _district_statement(source: str, metric_cols: tuple[str, ...], fresh: bool =
     return sql.Composed(parts).as_string()
 
 
-def land_district_source(conn: psycopg.Connection, source: str, metric_cols: tuple[str, ...], year: int,
-                         slices: Sequence[StagedSlice], fresh: bool = False) -> dict[str, tuple[Landed, dict]]:
-    """Upsert the staged rows of a district-level source's batch. Must run inside the batch's transaction.
+def land_district_source(conn: psycopg.Connection, source: str, stage_columns: tuple[str, ...],
+                         metric_cols: tuple[str, ...], identity: bool, year: int, slices: Sequence[StagedSlice],
+                         fresh: bool = False) -> dict[str, tuple[Landed, dict]]:
+    """Upsert the staged rows of a district-level source's batch (stage_columns: what its rows hold; metric_cols:
+    the history columns it owns; identity: see _district_statement). Must run inside the batch's transaction.
     -> {slice state: (Landed, extra counts)} for every slice of the batch.
 
     A slice's districts and duplicates are counted here from its rows (first column: leaid); a district that
@@ -209,15 +214,15 @@ def land_district_source(conn: psycopg.Connection, source: str, metric_cols: tup
     for s in slices:
         districts = len(set(map(itemgetter(0), s.rows)))
         extra = {"duplicates": len(s.rows) - districts}
-        if source == "ccd_directory":
+        if identity:
             extra["districts_identity_changed"] = 0
         out[s.fips] = (Landed(districts), extra)
-    rows = conn.execute(_district_statement(source, metric_cols, fresh),
+    rows = conn.execute(_district_statement(stage_columns, metric_cols, identity, fresh),
                         {"year": year, "source": source}).fetchall()
     for fips, inserted, updated, ident in rows:
         landed, extra = out[fips]
         landed.inserted, landed.updated = inserted, updated
-        if source == "ccd_directory":
+        if identity:
             extra["districts_identity_changed"] = ident
     return out
 

@@ -20,10 +20,12 @@ from pathlib import Path
 
 from psycopg.conninfo import make_conninfo
 
+from .errors import UserError
+
 PG_MAJOR_PREFERRED = "15"
 
 
-class LocalPgError(RuntimeError):
+class LocalPgError(UserError):
     """A local cluster could not be created, started or stopped."""
 
 

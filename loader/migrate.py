@@ -7,6 +7,8 @@
   function change ships without a migration. Their checksums are kept in schema_functions so that the
   run can say what changed.
 - A session advisory lock serialises concurrent migrators: the second waits, then finds nothing to do.
+- The functions' schema is checked: the compute functions are SECURITY DEFINER, so a schema in which roles other
+  than its owner can CREATE is a privilege-escalation path; the result carries a warning that says how to fix it.
 """
 from __future__ import annotations
 
@@ -16,7 +18,8 @@ from pathlib import Path
 
 import psycopg
 
-from . import paths
+from . import SQL_VERSION, paths
+from .errors import UserError
 
 # pg_advisory_lock key: the first 8 bytes of sha256("district-benchmarks:migrate") as a signed bigint.
 MIGRATE_LOCK_KEY = int.from_bytes(hashlib.sha256(b"district-benchmarks:migrate").digest()[:8], "big", signed=True)
@@ -35,7 +38,7 @@ CREATE TABLE IF NOT EXISTS schema_functions (
 """
 
 
-class MigrationError(RuntimeError):
+class MigrationError(UserError):
     """A migration cannot be applied; the message names the file."""
 
 
@@ -44,22 +47,25 @@ class MigrateResult:
     applied: list[str] = field(default_factory=list)
     functions_changed: list[str] = field(default_factory=list)
     functions_total: int = 0
+    sql_version: str | None = None            # benchmarks_version() once installed
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def changed(self) -> bool:
         return bool(self.applied or self.functions_changed)
 
     def summary(self) -> str:
+        version = f" (SQL functions {self.sql_version})" if self.sql_version else ""
         if not self.changed:
             return (f"Nothing to do: schema is up to date and all {self.functions_total} "
-                    f"function files are unchanged.")
+                    f"function files are unchanged{version}.")
         parts = []
         if self.applied:
             parts.append(f"applied {len(self.applied)} migration(s): {', '.join(self.applied)}")
         if self.functions_changed:
             parts.append(f"installed {len(self.functions_changed)} changed function file(s): "
                          f"{', '.join(self.functions_changed)}")
-        return "; ".join(parts) + "."
+        return "; ".join(parts) + f"{version}."
 
 
 def _checksum(path: Path) -> str:
@@ -77,6 +83,7 @@ def _sql_files(directory: Path, required: bool = True) -> list[Path]:
 def migrate(conn: psycopg.Connection, migrations: Path | None = None, functions: Path | None = None,
             echo=lambda msg: None) -> MigrateResult:
     """Apply pending migrations and reinstall functions on `conn` (which must be in autocommit mode)."""
+    packaged = functions is None
     migrations = migrations or paths.migrations_dir()
     functions = functions or paths.functions_dir()
     if not conn.autocommit:
@@ -88,6 +95,12 @@ def migrate(conn: psycopg.Connection, migrations: Path | None = None, functions:
             conn.execute(BOOKKEEPING)
         _apply_migrations(conn, _sql_files(migrations), result, echo)
         _install_functions(conn, _sql_files(functions, required=False), result, echo)
+        if conn.execute("SELECT to_regprocedure('benchmarks_version()') IS NOT NULL").fetchone()[0]:
+            result.sql_version = conn.execute("SELECT benchmarks_version()").fetchone()[0]
+        if packaged and result.sql_version not in (None, SQL_VERSION):
+            result.warnings.append(f"the installed SQL functions are version {result.sql_version}, but this "
+                                   f"package ships {SQL_VERSION}")
+        result.warnings += writable_schema_warnings(conn)
     finally:
         conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATE_LOCK_KEY,))
     return result
@@ -143,3 +156,23 @@ def _install_functions(conn, files: list[Path], result: MigrateResult, echo) -> 
         gone = sorted(set(known) - {p.name for p in files})
         if gone:
             conn.execute("DELETE FROM schema_functions WHERE file = ANY(%s)", (gone,))
+
+
+WRITABLE_SCHEMA = """
+SELECT n.nspname, string_agg(CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(a.grantee)) END,
+                             ', ' ORDER BY a.grantee)
+  FROM pg_namespace n, aclexplode(coalesce(n.nspacl, acldefault('n', n.nspowner))) a
+ WHERE n.nspname = current_schema() AND a.privilege_type = 'CREATE' AND a.grantee <> n.nspowner
+ GROUP BY n.nspname
+"""
+
+
+def writable_schema_warnings(conn: psycopg.Connection) -> list[str]:
+    """One warning when roles other than its owner may CREATE in the schema holding the functions."""
+    row = conn.execute(WRITABLE_SCHEMA).fetchone()
+    if not row:
+        return []
+    schema, grantees = row
+    return [f"roles other than its owner can CREATE in schema {schema} ({grantees}): with the SECURITY DEFINER "
+            f"benchmark functions that is a privilege-escalation path; fix it with: REVOKE CREATE ON SCHEMA "
+            f"{schema} FROM {grantees};"]

@@ -39,20 +39,6 @@ BREAKDOWN_COLUMNS = ("race", "sex", "lep", "disability", "econ_disadvantaged", "
                      "foster_care", "military_connected", "grade_edfacts")
 CODED_TEXT = frozenset({"-1", "-2", "-3", "-9"})
 
-# Staging columns written for each source (see loader/land.py for the tables).
-STAGE_COLUMNS: dict[str, tuple[str, ...]] = {
-    "ccd_directory": ("leaid", "fips", "enrollment", "spec_ed_students", "ell_students", "teachers_fte",
-                      "name", "city", "county_name", "urban_centric_locale", "agency_type"),
-    "ccd_finance": ("leaid", "fips", "expenditure_pp"),
-    "edfacts_grad": ("leaid", "fips", "graduation_rate"),
-    "edfacts_assess": ("leaid", "fips", "math_proficiency", "read_proficiency"),
-    "saipe": ("leaid", "fips", "children_poverty_percent"),   # on 0-100 (scale_saipe, once the slice is read)
-}
-# CRDC: one row per district, summed from its schools (SchoolSums)
-CRDC_STAGE_COLUMNS = ("leaid", "schools", "schools_unpaired", "absent_missing", "absent_paired", "enr_paired",
-                      "absent_all")
-
-
 @dataclass
 class SliceContext:
     """What a record is checked against: the slice's year and state, and the states the database knows."""
@@ -267,7 +253,7 @@ def _all_totals(recs: list[dict], breakdown: tuple[str, ...]) -> bool:
         return True
     try:
         combos = set(map(itemgetter(*present), recs))
-    except KeyError:
+    except (KeyError, TypeError):           # a record without the column, or an unhashable value ([], {})
         return False
     return combos == {(99,) * len(present) if len(present) > 1 else 99}
 
@@ -295,43 +281,16 @@ def texts(col: list) -> list:
             else clean_text(v) for v in col]
 
 
-# Breakdown columns of each endpoint, from the API's variable lists (CCD directory and finance and SAIPE
-# have none; CRDC's race/sex routes carry disability, lep and homeless too).
-BREAKDOWN_BY_SOURCE = {
-    "ccd_directory": (), "ccd_finance": (), "saipe": (),
-    "edfacts_grad": ("race", "lep", "homeless", "disability", "econ_disadvantaged", "foster_care"),
-    "edfacts_assess": BREAKDOWN_COLUMNS,
-    "crdc_absenteeism": ("race", "sex", "disability", "lep", "homeless"),
-}
-
-
-# The record fields the functions below read, by endpoint (sources.Endpoint.key). The API client decodes only
-# these (api.parse_page); tests/test_normalize.py checks that nothing else is read.
-_WHO = ("leaid", "year", "fips")
-RECORD_FIELDS: dict[str, tuple[str, ...]] = {
-    "ccd_directory": _WHO + ("enrollment", "spec_ed_students", "english_language_learners", "teachers_total_fte",
-                             "lea_name", "city_location", "city_mailing", "county_name", "urban_centric_locale",
-                             "agency_type"),
-    "ccd_finance": _WHO + ("exp_current_elsec_total", "enrollment_fall_responsible"),
-    "edfacts_grad": _WHO + BREAKDOWN_BY_SOURCE["edfacts_grad"] + ("grad_rate_midpt",),
-    "edfacts_assess": _WHO + BREAKDOWN_BY_SOURCE["edfacts_assess"] + ("math_test_pct_prof_midpt",
-                                                                      "read_test_pct_prof_midpt"),
-    "saipe": _WHO + ("est_population_5_17_poverty_pct", "est_population_5_17", "est_population_5_17_poverty"),
-    "crdc_chronic_absenteeism": _WHO + BREAKDOWN_BY_SOURCE["crdc_absenteeism"] + ("crdc_id", "ncessch",
-                                                                                  "students_chronically_absent"),
-    "crdc_enrollment": _WHO + BREAKDOWN_BY_SOURCE["crdc_absenteeism"] + ("crdc_id", "ncessch", "enrollment_crdc"),
-}
-
-
-def _page(recs: list[dict], ctx: SliceContext, source: str):
+def _page(recs: list[dict], ctx: SliceContext, breakdown: tuple[str, ...]):
     """-> (leaids, fips, column getter) of the usable records."""
-    idx, leaids, fips = identify(recs, ctx, BREAKDOWN_BY_SOURCE[source])
+    idx, leaids, fips = identify(recs, ctx, breakdown)
     used = recs if len(idx) == len(recs) else [recs[i] for i in idx]
     return leaids, fips, (lambda name: [r.get(name) for r in used])
 
 
-def directory_rows(recs: list[dict], ctx: SliceContext) -> list[tuple]:
-    leaids, fips, col = _page(recs, ctx, "ccd_directory")
+def directory_rows(recs: list[dict], ctx: SliceContext,
+                   breakdown: tuple[str, ...] = BREAKDOWN_COLUMNS) -> list[tuple]:
+    leaids, fips, col = _page(recs, ctx, breakdown)
     c = ctx.counts
     city = [a or b for a, b in zip(texts(col("city_location")), texts(col("city_mailing")))]
     return list(zip(leaids, fips, ints(col("enrollment"), c), ints(col("spec_ed_students"), c),
@@ -340,21 +299,21 @@ def directory_rows(recs: list[dict], ctx: SliceContext) -> list[tuple]:
                     ints(col("urban_centric_locale"), c, SMALLINT_MAX), ints(col("agency_type"), c, SMALLINT_MAX)))
 
 
-def finance_rows(recs: list[dict], ctx: SliceContext) -> list[tuple]:
+def finance_rows(recs: list[dict], ctx: SliceContext, breakdown: tuple[str, ...] = BREAKDOWN_COLUMNS) -> list[tuple]:
     """Per-pupil spending = exp_current_elsec_total ÷ enrollment_fall_responsible, exact (Decimal)."""
-    leaids, fips, col = _page(recs, ctx, "ccd_finance")
+    leaids, fips, col = _page(recs, ctx, breakdown)
     c = ctx.counts
     return [(leaid, f, per_pupil(total, pupils, c)) for leaid, f, total, pupils in
             zip(leaids, fips, col("exp_current_elsec_total"), col("enrollment_fall_responsible"))]
 
 
-def grad_rows(recs: list[dict], ctx: SliceContext) -> list[tuple]:
-    leaids, fips, col = _page(recs, ctx, "edfacts_grad")
+def grad_rows(recs: list[dict], ctx: SliceContext, breakdown: tuple[str, ...] = BREAKDOWN_COLUMNS) -> list[tuple]:
+    leaids, fips, col = _page(recs, ctx, breakdown)
     return list(zip(leaids, fips, percents(col("grad_rate_midpt"), ctx.counts)))
 
 
-def assess_rows(recs: list[dict], ctx: SliceContext) -> list[tuple]:
-    leaids, fips, col = _page(recs, ctx, "edfacts_assess")
+def assess_rows(recs: list[dict], ctx: SliceContext, breakdown: tuple[str, ...] = BREAKDOWN_COLUMNS) -> list[tuple]:
+    leaids, fips, col = _page(recs, ctx, breakdown)
     c = ctx.counts
     return list(zip(leaids, fips, percents(col("math_test_pct_prof_midpt"), c),
                     percents(col("read_test_pct_prof_midpt"), c)))
@@ -398,9 +357,10 @@ class SaipeScale:
                 "saipe_votes_fraction": self.fraction_votes, "saipe_votes_percent": self.percent_votes}
 
 
-def saipe_rows(recs: list[dict], ctx: SliceContext, scale: SaipeScale) -> list[tuple]:
+def saipe_rows(recs: list[dict], ctx: SliceContext, scale: SaipeScale,
+               breakdown: tuple[str, ...] = BREAKDOWN_COLUMNS) -> list[tuple]:
     """The share in poverty as received (scale_saipe puts it on 0-100 once the slice's scale is known)."""
-    leaids, fips, col = _page(recs, ctx, "saipe")
+    leaids, fips, col = _page(recs, ctx, breakdown)
     c = ctx.counts
     scratch: Counter = Counter()     # the two counts are only evidence for the scale; their junk is not ours
     out = []
@@ -434,11 +394,12 @@ def scale_saipe(rows: list[tuple], scale: SaipeScale, counts: Counter) -> list[t
     return out
 
 
-def crdc_school_rows(recs: list[dict], ctx: SliceContext, kind: str) -> list[tuple]:
+def crdc_school_rows(recs: list[dict], ctx: SliceContext, kind: str,
+                     breakdown: tuple[str, ...] = BREAKDOWN_COLUMNS) -> list[tuple]:
     """kind 'a': students_chronically_absent; 'e': enrollment_crdc. One ((leaid, school), value) pair per school
     (its all-students row), the school identified by crdc_id, else ncessch; a row with neither is skipped
     (skipped_no_school_id)."""
-    leaids, _fips, col = _page(recs, ctx, "crdc_absenteeism")
+    leaids, _fips, col = _page(recs, ctx, breakdown)
     values = ints(col("students_chronically_absent" if kind == "a" else "enrollment_crdc"), ctx.counts)
     schools = texts(col("crdc_id"))
     if None in schools:
@@ -499,13 +460,6 @@ class SchoolSums:
     def has_enrollment(self) -> bool:
         return bool(self.values["e"])
 
-
-PAGE_BUILDERS = {
-    "ccd_directory": directory_rows,
-    "ccd_finance": finance_rows,
-    "edfacts_grad": grad_rows,
-    "edfacts_assess": assess_rows,
-}
 
 NULLED_KEYS = ("nulled_negative", "nulled_junk", "nulled_out_of_range")
 SKIPPED_KEYS = ("skipped_no_leaid", "skipped_bad_leaid", "skipped_wrong_year", "skipped_unknown_state",

@@ -80,7 +80,7 @@ class SavingClient:
 
 
 class DirClient:
-    """Replays a directory written by SavingClient (or by loader/sample_data/make_sample.py). No network."""
+    """Replays a directory written by SavingClient (or by tests/make_sample.py). No network."""
 
     def __init__(self, root: Path):
         self.root = Path(root)

@@ -7,7 +7,7 @@ with `next` a full URL keeping the query string (`...?fips=6&page=2`), a configu
 is 10,000 and has changed before), filtering on query parameters (`fips=6`, `race=99`), the endpoint
 catalogue `/api-endpoints/` with `years_available` like "1991, 1994&ndash;2020", and 404 for a year an
 endpoint does not have. Records come from hand-written lists (`add`) or from a synthetic world
-(loader/synthetic.py).
+(tests/synthetic.py).
 
 Failures are injected with `fault(kind, ...)`, each firing `times` times on requests whose path contains
 `match` (optionally only for one page number and/or one `fips`):

@@ -377,11 +377,11 @@ def test_a_slice_that_cannot_land_does_not_take_its_batch_down(dsn, conn, fake, 
     real = land.land_district_source
     tried = []
 
-    def failing_for_md(conn, source, cols, year, slices, *rest):
+    def failing_for_md(conn, source, stage_cols, cols, identity, year, slices, *rest):
         tried.append(sorted(s.fips for s in slices))
         if any(s.fips == "24" for s in slices):
             raise RuntimeError("cannot land MD")
-        return real(conn, source, cols, year, slices, *rest)
+        return real(conn, source, stage_cols, cols, identity, year, slices, *rest)
 
     monkeypatch.setattr(land, "land_district_source", failing_for_md)
     r = ingest(dsn, fake, "--states", "DE,MD", "--years", "2020", "--sources", "ccd_finance")
@@ -412,7 +412,7 @@ def test_a_batch_lands_in_one_transaction_and_a_district_two_states_report_lands
 
 def test_batched_and_slice_by_slice_landing_give_the_same_database(dsn, pg_admin, migrated_template,
                                                                   http_server):
-    from loader.synthetic import World
+    from tests.synthetic import World
     from tests import harness
     api = FakeApi(page_size=50, world=World({10: 45, 15: 1, 41: 60, 24: 25}, seed=3))
     args = ("--states", "DE,HI,OR,MD", "--years", "2019-2022", "--concurrency", "3")
@@ -464,9 +464,9 @@ def test_states_by_abbreviation_or_fips(dsn, fake):
 
 
 def test_another_ingest_running_is_refused(dsn, conn, fake, monkeypatch):
-    from loader import ingest_cmd
+    from loader import ingest as ingest_module
     from loader.ingest import INGEST_LOCK_KEY
-    monkeypatch.setattr(ingest_cmd, "LOCK_WAIT_SECONDS", 0.2)
+    monkeypatch.setattr(ingest_module, "LOCK_WAIT_SECONDS", 0.2)
     with psycopg.connect(dsn, autocommit=True) as other:
         other.execute("SELECT pg_advisory_lock(%s)", (INGEST_LOCK_KEY,))
         r = ingest(dsn, fake, "--states", "DE", "--years", "2021")
@@ -539,7 +539,7 @@ def test_from_dir_reports_an_incomplete_chain(dsn, fake, tmp_path):
 
 
 def test_the_shipped_sample_is_what_make_sample_writes(tmp_path):
-    from loader.sample_data import make_sample
+    from tests import make_sample
     make_sample.main(tmp_path)
     shipped = make_sample.HERE
     ours = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*.json.gz"))
@@ -549,7 +549,7 @@ def test_the_shipped_sample_is_what_make_sample_writes(tmp_path):
 
 
 def test_the_sample_loads_with_no_network(dsn, conn):
-    from loader.sample_data.make_sample import HERE
+    from tests.make_sample import HERE
     r = ingest(dsn, None, "--from-dir", str(HERE))
     assert r.exit_code == 0, r.output
     per_state = dict(conn.execute("SELECT state_abbrev, count(*) FROM districts GROUP BY 1"))

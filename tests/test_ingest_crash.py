@@ -12,7 +12,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from loader.synthetic import World
+from tests.synthetic import World
 from tests import harness
 from tests.fake_api import FakeApi, http_server  # noqa: F401 - fixture
 from tests.test_ingest import ingest, snapshot

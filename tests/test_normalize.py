@@ -11,12 +11,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from loader.api import parse_page
-from loader.normalize import (PAGE_BUILDERS, RECORD_FIELDS, SaipeScale, SchoolSums, SliceContext, assess_rows, clean_leaid, clean_text, crdc_school_rows,
-                              directory_rows, finance_rows, grad_rows, identify, numerics,
+from loader.normalize import (SaipeScale, SchoolSums, SliceContext, assess_rows, clean_leaid, clean_text,
+                              crdc_school_rows, directory_rows, finance_rows, grad_rows, identify, numerics,
                               parse_number, per_pupil, percents, records_skipped, saipe_rows, to_int, to_numeric,
                               to_percent, values_nulled)
-from loader.sources import ENDPOINTS
-from loader.synthetic import World
+from loader.sources import CRDC_ABSENTEEISM, CRDC_ENROLLMENT, ENDPOINTS, RECORD_FIELDS, SAIPE, SOURCES
+
+# The page cleaner of each district-level source's endpoint, with that endpoint's breakdown columns.
+PAGE_BUILDERS = {s.endpoint.key: (lambda recs, c, s=s: s.clean(recs, c, s.endpoint.breakdown))
+                 for s in SOURCES.values() if s.clean}
+from tests.synthetic import World
 
 STATES = {"10": "DE", "06": "CA"}
 
@@ -288,10 +292,10 @@ class _Spy(dict):
 
 
 @pytest.mark.parametrize("endpoint, build", [
-    ("ccd_directory", directory_rows), ("ccd_finance", finance_rows), ("edfacts_grad", grad_rows),
-    ("edfacts_assess", assess_rows), ("saipe", lambda recs, c: saipe_rows(recs, c, SaipeScale())),
-    ("crdc_chronic_absenteeism", lambda recs, c: crdc_school_rows(recs, c, "a")),
-    ("crdc_enrollment", lambda recs, c: crdc_school_rows(recs, c, "e")),
+    *((key, PAGE_BUILDERS[key]) for key in ("ccd_directory", "ccd_finance", "edfacts_grad", "edfacts_assess")),
+    ("saipe", lambda recs, c: saipe_rows(recs, c, SaipeScale(), SAIPE.breakdown)),
+    ("crdc_chronic_absenteeism", lambda recs, c: crdc_school_rows(recs, c, "a", CRDC_ABSENTEEISM.breakdown)),
+    ("crdc_enrollment", lambda recs, c: crdc_school_rows(recs, c, "e", CRDC_ENROLLMENT.breakdown)),
 ])
 def test_the_cleaning_reads_only_the_fields_the_client_decodes(endpoint, build):
     """api.parse_page keeps only RECORD_FIELDS[endpoint] of each record: a field read but not listed would

@@ -1,7 +1,7 @@
-"""Writes the synthetic sample in loader/sample_data/ (run: python -m loader.sample_data.make_sample).
+"""Writes the synthetic sample in loader/sample_data/ (run: python -m tests.make_sample).
 
 The sample is what `ingest --save-raw` would have saved had the API served the synthetic world of
-loader/synthetic.py: the same directory layout, gzip-compressed pages shaped like the real responses
+tests/synthetic.py: the same directory layout, gzip-compressed pages shaped like the real responses
 (`count`/`next`/`previous`/`results`, string leaids, integer fips, -1/-2/-3 codes, "-2" strings, nulls, a row
 without leaid, a duplicated district). It is NOT real data: districts, names and values are made up.
 
@@ -16,11 +16,11 @@ import sys
 from pathlib import Path
 from urllib.parse import urlencode
 
-from ..rawstore import CATALOGUE_PATH, chain_dir, page_file, write_gzip
-from ..sources import ENDPOINTS, FALLBACK_YEARS
-from ..synthetic import World
+from loader.rawstore import CATALOGUE_PATH, chain_dir, page_file, write_gzip
+from loader.sources import ENDPOINTS, FALLBACK_YEARS
+from tests.synthetic import World
 
-HERE = Path(__file__).resolve().parent
+HERE = Path(__file__).resolve().parent.parent / "loader" / "sample_data"
 STATES = {15: 1, 10: 45, 41: 220}
 YEARS = range(2016, 2023)
 API = "https://educationdata.urban.org/api/v1"

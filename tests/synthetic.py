@@ -2,7 +2,7 @@
 JSON types: `leaid` a zero-padded string, `fips` an integer, coded values -1/-2/-3, "-2" strings, nulls), with
 made-up districts. Nothing here is real data.
 
-Used by loader/sample_data/make_sample.py (the shipped sample), tests/fake_api.py and bench/bench_ingest.py.
+Used by tests/make_sample.py (the shipped sample), tests/fake_api.py and bench/bench_ingest.py.
 Every value is a pure function of (seed, state, district, year), so a world can be regenerated page by page.
 """
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
-from .sources import FALLBACK_YEARS, parse_years_available
+from loader.sources import FALLBACK_YEARS, parse_years_available
 
 BREAKDOWN_RACES = (1, 2, 3, 4, 5, 6, 7, 99)
 BREAKDOWN_SEXES = (1, 2, 99)

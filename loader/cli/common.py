@@ -1,0 +1,66 @@
+"""What every command shares: the --dsn option, turning the package's errors into one-line exits, JSON output."""
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+import psycopg
+
+from ..db import resolve_conninfo
+from ..errors import BenchmarksError, UserError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def dsn_option(f: F) -> F:
+    """--dsn, falling back to DATABASE_URL (then PG* variables, then the embedded cluster)."""
+    return click.option(
+        "--dsn", envvar="DATABASE_URL", metavar="DSN",
+        help="PostgreSQL connection string or URL [env: DATABASE_URL]. Without it: PG* variables, "
+             "else the embedded local cluster. Prefer DATABASE_URL, PGPASSWORD or ~/.pgpass to a password "
+             "on the command line.")(f)
+
+
+def resolve_dsn(dsn: str | None) -> str:
+    """The conninfo chosen by --dsn / DATABASE_URL / PG* / the embedded cluster."""
+    return resolve_conninfo(dsn)[0]
+
+
+def handle_errors(f: F) -> F:
+    """The package's errors as click's one-line exits: a person-fixable error at an option is a usage error
+    (exit 2), any other of the package's errors exit 1 without a traceback; so do database errors."""
+    @functools.wraps(f)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return f(*args, **kwargs)
+        except UserError as exc:
+            if exc.option:
+                raise click.BadParameter(str(exc), param_hint=exc.option) from exc
+            raise click.ClickException(str(exc)) from exc
+        except BenchmarksError as exc:
+            raise click.ClickException(str(exc)) from exc
+        except (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedFunction) as exc:
+            raise click.ClickException(
+                f"the database is not migrated, or is older than this tool "
+                f"({exc.diag.message_primary}): run `district-benchmarks migrate`") from exc
+        except psycopg.Error as exc:
+            first = next((ln for ln in str(exc).splitlines() if ln.strip()), type(exc).__name__)
+            raise click.ClickException(f"database error: {first}") from exc
+    return wrapper  # type: ignore[return-value]
+
+
+def echo_json(obj: Any) -> None:
+    click.echo(json.dumps(obj, indent=2, default=str))
+
+
+def value_callback(parser: Callable[[str], Any]) -> Callable[[click.Context, click.Parameter, Any], Any]:
+    """A click callback running `parser`, whose ValueError becomes the option's usage error."""
+    def callback(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+        try:
+            return parser(value)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc).split(": ", 1)[-1]) from None
+    return callback

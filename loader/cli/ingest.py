@@ -1,0 +1,127 @@
+"""`ingest` and `run` (the main job): thin wrappers over loader.ingest.run_ingest and loader.pipeline."""
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .. import paths
+from ..api import DEFAULT_API_URL, HttpSettings
+from ..compute import require_compute_function, run_compute
+from ..db import connect
+from ..ingest import (BATCH_SLICES, DEFAULT_YEARS, IngestRequest, parse_sources, parse_states, parse_years,
+                      run_ingest)
+from ..pipeline import run_pipeline
+from ..sources import SOURCE_NAMES
+from .common import dsn_option, handle_errors, resolve_dsn, value_callback
+from .render import IngestDisplay, console, print_ingest_outcome, render_states, render_summary
+
+INGEST_OPTIONS: list[Callable[[Callable[..., Any]], Callable[..., Any]]] = [
+    click.option("--years", default=DEFAULT_YEARS, show_default=True, callback=value_callback(parse_years),
+                 help="Survey years (fall of the school year): 2015-2022, 2019 or 2015,2017-2019. Years an "
+                      "endpoint does not have are skipped (and named)."),
+    click.option("--states", default="all", show_default=True, callback=value_callback(parse_states),
+                 help="all, or postal abbreviations / FIPS codes: CA,TX or 06,48."),
+    click.option("--sources", default="all", show_default=True, callback=value_callback(parse_sources),
+                 help=f"all, or a comma list of: {', '.join(SOURCE_NAMES)}."),
+    click.option("--api-url", envvar="EDUCATIONDATA_API_URL", default=DEFAULT_API_URL, show_default=True,
+                 help="Base URL of the API [env: EDUCATIONDATA_API_URL]."),
+    click.option("--concurrency", type=click.IntRange(1, 32), default=4, show_default=True,
+                 envvar="DISTRICT_BENCHMARKS_CONCURRENCY", help="Slices fetched at once."),
+    click.option("--batch-slices", type=click.IntRange(1, 256), default=BATCH_SLICES, show_default=True,
+                 help="Slices of one source and year fetched by one worker and landed in one transaction "
+                      "(1: each slice alone)."),
+    click.option("--refresh", is_flag=True, help="Fetch slices again even if they landed before."),
+    click.option("--save-raw", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
+                 help="Also keep every raw page under DIR (gzip JSON, laid out by request path)."),
+    click.option("--from-dir", type=click.Path(exists=True, file_okay=False, path_type=Path), metavar="DIR",
+                 help="Replay pages saved with --save-raw instead of the network."),
+    click.option("--sample", is_flag=True,
+                 help="Ingest the bundled offline sample (synthetic data for HI, DE and OR) instead of the API."),
+    click.option("--timeout", type=click.FloatRange(0.01), default=60.0, show_default=True,
+                 envvar="DISTRICT_BENCHMARKS_HTTP_TIMEOUT", help="Read timeout of a request, seconds."),
+    click.option("--deadline", type=click.FloatRange(0.01), default=300.0, show_default=True,
+                 envvar="DISTRICT_BENCHMARKS_HTTP_DEADLINE", help="Wall-clock limit of one request, seconds."),
+    click.option("--retries", type=click.IntRange(0, 20), default=5, show_default=True,
+                 envvar="DISTRICT_BENCHMARKS_HTTP_RETRIES", help="Retries of a failed request."),
+    click.option("--backoff", type=click.FloatRange(0), default=1.0, show_default=True,
+                 envvar="DISTRICT_BENCHMARKS_HTTP_BACKOFF",
+                 help="First retry backoff, seconds (doubles each time, plus up to as much jitter)."),
+    dsn_option,
+]
+
+
+def ingest_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    for option in reversed(INGEST_OPTIONS):
+        f = option(f)
+    return f
+
+
+def make_request(years: list[int], states: list[str] | None, sources: list[str], api_url: str, concurrency: int,
+                 batch_slices: int, refresh: bool, save_raw: Path | None, from_dir: Path | None, sample: bool,
+                 timeout: float, deadline: float, retries: int, backoff: float) -> IngestRequest:
+    if sample and (from_dir or save_raw):
+        raise click.UsageError("--sample cannot be combined with --from-dir or --save-raw")
+    if save_raw and from_dir:
+        raise click.UsageError("--save-raw and --from-dir cannot be used together")
+    http = HttpSettings(read_timeout=timeout, deadline=deadline, retries=retries, backoff=backoff, jitter=backoff,
+                        connect_timeout=min(10.0, timeout))
+    return IngestRequest(years=years, states=states, sources=sources, api_url=api_url, http=http,
+                         concurrency=concurrency, batch_slices=batch_slices, refresh=refresh, save_raw=save_raw,
+                         from_dir=paths.sample_dir() if sample else from_dir)
+
+
+FAILED_HINT = "Run the same command again to retry them."
+
+
+@click.command("ingest")
+@ingest_options
+@click.option("--compute", is_flag=True, help="Run SELECT compute_all_benchmarks() afterwards.")
+@click.pass_context
+@handle_errors
+def ingest(ctx: click.Context, dsn: str | None, compute: bool, **options: Any) -> None:
+    """Fetch the Education Data API state by state into district_data_history and districts (resumable).
+
+    Example: district-benchmarks ingest --states OR,WA --years 2019-2022
+    """
+    request = make_request(**options)
+    conninfo = resolve_dsn(dsn)
+    outcome = run_ingest(conninfo, request, IngestDisplay())
+    print_ingest_outcome(outcome)
+    if compute:
+        with connect(conninfo, autocommit=True) as conn:
+            require_compute_function(conn)
+        click.echo(f"compute_all_benchmarks(): {json.dumps(run_compute(conninfo))}")
+    if outcome.failed:
+        click.echo(f"{len(outcome.failed)} slice(s) failed; the others landed. {FAILED_HINT}", err=True)
+        ctx.exit(1)
+
+
+@click.command("run")
+@ingest_options
+@handle_errors
+def run(dsn: str | None, **options: Any) -> None:
+    """The main job: migrate, ingest (same options as `ingest`), compute_all_benchmarks(), and a summary of the
+    states. Resumable: rerun after a failure and finished slices are skipped.
+
+    Example: district-benchmarks run --sample
+    """
+    request = make_request(**options)
+    display = IngestDisplay()
+    outcome = run_pipeline(resolve_dsn(dsn), request, display)
+    click.echo(outcome.migrated.summary())
+    for warning in outcome.migrated.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    print_ingest_outcome(outcome.ingested)
+    out = console()
+    render_summary(outcome.summary, out)
+    render_states(outcome.states, out)
+    if outcome.ingested.failed:
+        raise click.ClickException("some slices failed to load (listed above); benchmarks were computed from "
+                                   f"what landed. {FAILED_HINT}")
+
+
+COMMANDS = [ingest, run]

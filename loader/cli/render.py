@@ -1,0 +1,235 @@
+"""Everything the command line draws with rich: progress, tables, profiles. Nothing here queries or computes."""
+from __future__ import annotations
+
+import datetime as dt
+import sys
+import threading
+from collections import Counter
+from decimal import Decimal
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from ..ingest import IngestOutcome, Plan, SliceResult, describe_result
+from ..normalize import records_skipped, values_nulled
+from ..report import METRICS, TIER_LABELS
+
+
+def console() -> Console:
+    """stdout: on a terminal rich uses its width and colours; elsewhere (pipes, logs) a fixed wide layout."""
+    return Console(highlight=False, width=None if sys.stdout.isatty() else 140)
+
+
+# -- ingest progress -------------------------------------------------------------------------------------
+
+class IngestDisplay:
+    """The ingest's progress on stderr (loader.ingest.IngestProgress, and the stages of `run`): bars on a
+    terminal, otherwise one line per finished slice."""
+
+    def __init__(self) -> None:
+        self.err = Console(stderr=True, highlight=False)
+        self.bars: Progress | None = None
+        self.total = self.n = self._rows = 0
+        self._lock = threading.Lock()
+
+    # run_pipeline's stages
+    def stage(self, name: str) -> None:
+        click.echo(f"== {name}", err=True)
+
+    def note(self, text: str) -> None:
+        click.echo(f"  {text}", err=True)
+
+    # IngestProgress
+    def planned(self, plan: Plan, source: str) -> None:
+        for note in plan.notes:
+            click.echo(f"note: {note}", err=True)
+        already = sum(r.skipped for r in plan.reports.values())
+        click.echo(f"{len(plan.todo):,} slice(s) to fetch from {source}"
+                   + (f"; {already:,} already done (use --refresh to fetch them again)" if already else ""),
+                   err=True)
+        self.total = len(plan.todo)
+        if self.err.is_terminal:
+            self.bars = Progress(TextColumn("{task.description:<8}"), BarColumn(), MofNCompleteColumn(),
+                                 TextColumn("{task.fields[extra]}"), TimeElapsedColumn(),
+                                 console=self.err, transient=False)
+            self.slice_task = self.bars.add_task("slices", total=self.total, extra="")
+            self.row_task = self.bars.add_task("rows", total=None, extra="")
+            self.bars.start()
+
+    def rows(self, n: int) -> None:
+        if self.bars is None:
+            return
+        with self._lock:
+            self._rows += n
+            self.bars.update(self.row_task, completed=self._rows, extra=f"{self._rows:,} rows received")
+
+    def slice_finished(self, r: SliceResult) -> None:
+        if self.bars is None:
+            self.n += 1
+            click.echo(f"[{self.n}/{self.total}] {describe_result(r)}", err=True)
+            return
+        self.bars.advance(self.slice_task)
+        if r.status != "done":
+            self.err.print(f"[red]{describe_result(r)}[/red]", highlight=False)
+
+    def finished(self) -> None:
+        if self.bars is not None:
+            self.bars.stop()
+            self.bars = None
+
+
+SUMMARY_COLUMNS = ("source", "done", "skipped", "failed", "rows landed", "unchanged", "values nulled",
+                   "records skipped", "pages")
+
+
+def ingest_summary(outcome: IngestOutcome) -> Table:
+    """Per source: slices done / skipped (landed before) / failed, history rows landed (new + changed), rows
+    unchanged, values nulled, records skipped, pages."""
+    t = Table(title=f"ingest summary ({outcome.seconds:.1f}s)", title_justify="left")
+    for col in SUMMARY_COLUMNS:
+        t.add_column(col, justify="left" if col == "source" else "right", no_wrap=True)
+    tot: Counter = Counter()
+    for rep in outcome.plan.reports.values():
+        vals = {"done": rep.done, "skipped": rep.skipped, "failed": len(rep.failed),
+                "rows landed": rep.inserted + rep.updated, "unchanged": rep.unchanged,
+                "values nulled": values_nulled(rep.counts), "records skipped": records_skipped(rep.counts),
+                "pages": rep.pages}
+        tot.update(vals)
+        t.add_row(rep.name, *(f"{v:,}" for v in vals.values()))
+    t.add_section()
+    t.add_row("total", *(f"{tot[k]:,}" for k in SUMMARY_COLUMNS[1:]))
+    return t
+
+
+def print_ingest_outcome(outcome: IngestOutcome) -> None:
+    """The summary table on stdout, then the failed slices and the unknown states on stderr."""
+    out = Console()
+    if not out.is_terminal:
+        out = Console(width=140)
+    out.print(ingest_summary(outcome))
+    for r in outcome.failed:
+        click.echo(describe_result(r), err=True)
+    if outcome.unknown_records:
+        click.echo(f"note: {outcome.unknown_records:,} record(s) of a state with no row in `states` (fips "
+                   f"{', '.join(sorted(outcome.unknown_fips))}) were skipped", err=True)
+
+
+# -- compute ---------------------------------------------------------------------------------------------
+
+def render_summary(summary: dict, out: Console) -> None:
+    """The run summary: its scalar figures, then one line per step (keys as the functions return them)."""
+    scalars = {k: v for k, v in summary.items() if not isinstance(v, dict)}
+    out.print("  ".join(f"[bold]{k}[/] {v}" for k, v in scalars.items()))
+    steps = summary.get("steps") or {k: v for k, v in summary.items() if isinstance(v, dict)}
+    if steps:
+        keys = sorted({k for v in steps.values() if isinstance(v, dict) for k in v})
+        table = Table(show_edge=False)
+        table.add_column("step")
+        for k in keys:
+            table.add_column(k.replace("_", " "), justify="right")
+        for name, figures in steps.items():
+            table.add_row(name, *(str(figures.get(k, "")) for k in keys))
+        out.print(table)
+
+
+def _num(v, unit: str = "", signed: bool = False) -> str:
+    if v is None:
+        return "—"
+    v = Decimal(v)
+    if unit == "$":
+        text = f"{v:+,.0f}" if signed else f"{v:,.0f}"
+        return text.replace("+", "+$").replace("-", "-$") if signed else f"${text}"
+    text = f"{v:+.2f}" if signed else f"{v:.2f}"
+    return text + ("%" if unit == "%" and not signed else "")
+
+
+def _trend(v, unit: str, direction: int) -> str:
+    if v is None:
+        return "—"
+    arrow = "▲" if v > 0 else "▼" if v < 0 else "▬"
+    colour = ""
+    if direction and v != 0:
+        colour = "green" if (v > 0) == (direction > 0) else "red"
+    suffix = {"pts": " pts", "%": "%"}.get(unit, "")
+    text = f"{arrow} {Decimal(v):+.2f}{suffix}"
+    return f"[{colour}]{text}[/]" if colour else text
+
+
+def render_profile(p: dict, out: Console) -> None:
+    where = ", ".join(x for x in (p.get("city"), p.get("state_name")) if x)
+    out.print(f"[bold]{p['name'] or '(unnamed)'}[/]  LEAID {p['leaid']}  {where}")
+    facts = []
+    if p.get("enrollment") is not None:
+        facts.append(f"{p['enrollment']:,} students")
+    if p.get("children_poverty_percent") is not None:
+        facts.append(f"child poverty {p['children_poverty_percent']}%")
+    if p.get("directory_year"):
+        facts.append(f"directory {p['directory_year']}-{(p['directory_year'] + 1) % 100:02d}")
+    if facts:
+        out.print("  " + " · ".join(facts))
+    table = Table(show_edge=False, pad_edge=False)
+    for col, justify in (("metric", "left"), ("value", "right"), ("state avg", "right"), ("national avg", "right"),
+                         ("vs state", "right"), ("tier in state", "left"), ("3-yr trend", "right")):
+        table.add_column(col, justify=justify, no_wrap=True)
+    for r in p["metrics"]:
+        label, unit, trend_unit, direction = METRICS.get(r["metric"], (r["metric"], "", "", 0))
+        table.add_row(label, _num(r["value"], unit), _num(r["state_avg"], unit), _num(r["national_avg"], unit),
+                      _num(r["vs_state"], unit, signed=True), TIER_LABELS.get(r["quartile_state"], "—"),
+                      _trend(r["trend_3yr"], trend_unit, direction))
+    out.print(table)
+    out.print("[dim]tier: the value's size among the state's districts (well above = top quarter), "
+                  "not a judgement; trends compare the latest year with up to 3 years before.[/]")
+
+
+def render_states(rows: list[dict], out: Console) -> None:
+    table = Table(title="States", show_edge=False)
+    cols = [("state", "abbrev", ""), ("districts", "total_districts", "int"), ("students", "total_enrollment", "int"),
+            ("absent %", "avg_chronic_absenteeism_rate", ""), ("grad %", "avg_graduation_rate", ""),
+            ("stu/tchr", "avg_student_teacher_ratio", ""), ("SWD %", "avg_swd_pct", ""), ("ELL %", "avg_ell_pct", ""),
+            ("math %", "avg_math_proficiency", ""), ("read %", "avg_read_proficiency", ""),
+            ("$/pupil", "avg_expenditure_per_pupil", "$")]
+    for title, _, kind in cols:
+        table.add_column(title, justify="left" if kind == "" and title == "state" else "right")
+    for r in rows:
+        cells = []
+        for _, key, kind in cols:
+            v = r.get(key)
+            if v is None:
+                cells.append("—")
+            elif kind == "int":
+                cells.append(f"{v:,}")
+            elif kind == "$":
+                cells.append(f"{v:,.0f}")
+            else:
+                cells.append(str(v))
+        table.add_row(*cells)
+    out.print(table)
+
+
+def render_status(st: dict, jobs: list[dict] | None, cron_note: str | None, out: Console) -> None:
+    out.print(f"[bold]{st['districts']:,}[/] districts")
+    runs = Table(title="Last runs", show_edge=False)
+    for c in ("id", "source", "status", "updated", "failed", "started", "took"):
+        runs.add_column(c)
+    for r in st["runs"]:
+        took = (r["completed_at"] - r["started_at"]).total_seconds() if r["completed_at"] else None
+        status = r["status"] if r["status"] == "success" else f"[red]{r['status']}[/]"
+        runs.add_row(str(r["id"]), r["data_source"], status, str(r["records_updated"]), str(r["records_failed"]),
+                     r["started_at"].astimezone(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ"),
+                     f"{took:.1f}s" if took is not None else "—")
+    out.print(runs if st["runs"] else "no runs logged yet")
+    cov = Table(title="Coverage (districts with …)", show_edge=False)
+    for c in ("metric", "value", "tier", "3-yr trend"):
+        cov.add_column(c, justify="left" if c == "metric" else "right")
+    for r in st["coverage"]:
+        cov.add_row(r["metric"], f"{r['with_value']:,}", f"{r['with_tier']:,}", f"{r['with_trend']:,}")
+    out.print(cov)
+    if cron_note:
+        out.print(f"pg_cron: {cron_note}")
+    for j in jobs or []:
+        last = j["runs"][0] if j["runs"] else None
+        when = last["start_time"].strftime("%Y-%m-%d %H:%M") if last and last["start_time"] else "never"
+        out.print(f"job {j['jobname']} ({j['schedule']}, in {j['database']}): last run {when}"
+                      + (f" — {last['status']}" if last else ""))

@@ -1,0 +1,46 @@
+"""The main job, `district-benchmarks run`: migrate, ingest, compute_all_benchmarks(), then the states' figures.
+
+Slices that fail to load do not stop the job: the benchmarks are computed from what landed, and the outcome
+lists the failures (a rerun fetches only them).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from . import report
+from .compute import run_compute
+from .db import connect
+from .ingest import IngestOutcome, IngestProgress, IngestRequest, run_ingest
+from .migrate import MigrateResult, migrate
+
+
+class RunProgress(IngestProgress, Protocol):
+    """What run_pipeline() reports besides the ingest's progress."""
+
+    def stage(self, name: str) -> None:
+        """A stage starts: migrate, ingest or compute."""
+
+    def note(self, text: str) -> None:
+        """A line worth showing (a migration applied, a warning)."""
+
+
+@dataclass
+class RunOutcome:
+    migrated: MigrateResult
+    ingested: IngestOutcome
+    summary: dict                 # compute_all_benchmarks()'s run summary
+    states: list[dict]            # report.state_summary()
+
+
+def run_pipeline(conninfo: str, request: IngestRequest, progress: RunProgress) -> RunOutcome:
+    progress.stage("migrate")
+    with connect(conninfo, autocommit=True) as conn:
+        migrated = migrate(conn, echo=progress.note)
+    progress.stage("ingest")
+    ingested = run_ingest(conninfo, request, progress)
+    progress.stage("compute")
+    summary = run_compute(conninfo)
+    with connect(conninfo) as conn:
+        states = report.state_summary(conn)
+    return RunOutcome(migrated, ingested, summary, states)
