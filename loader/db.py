@@ -6,7 +6,6 @@ tool starts under a per-user data directory (see `district-benchmarks db start|s
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 
 import psycopg
@@ -58,15 +57,27 @@ def resolve_conninfo(dsn: str | None) -> tuple[str, str]:
     return cluster.conninfo(EMBEDDED_DBNAME), f"embedded cluster in {cluster.root}"
 
 
+# What libpq's parse errors mean, by a fragment of their text; the text itself quotes the connection string.
+_PARSE_PROBLEMS = (
+    ("percent-encoded", "an invalid %-escape"),
+    ("IPv6", "an unclosed [ around an IPv6 host"),
+    ('missing "="', 'a word without "=" (or a URL scheme other than postgresql://)'),
+    ("invalid connection option", "an unknown keyword"),
+    ("invalid URI query parameter", "an unknown query parameter"),
+    ("unterminated quoted string", "an unterminated quoted value"),
+    ("invalid integer value", "a port that is not a number"),
+)
+
+
 def parse_dsn(dsn: str) -> str:
-    """The conninfo of a connection string or URL. libpq's parse errors quote the string, password included: the
-    message keeps what is wrong and drops every quoted part."""
+    """The conninfo of a connection string or URL. libpq's parse errors quote the string, password included, so
+    the message names the kind of problem instead."""
     try:
         return make_conninfo(dsn)
     except psycopg.ProgrammingError as exc:
-        what = re.sub(r'"[^"]{2,}"', "…", str(exc).strip().splitlines()[0] if str(exc).strip() else "")
-        raise DatabaseError(f"cannot parse the connection string from --dsn / DATABASE_URL ({what}); it is not "
-                            f"shown, as it may hold a password") from None
+        what = next((say for frag, say in _PARSE_PROBLEMS if frag in str(exc)), "a syntax error")
+        raise DatabaseError(f"cannot parse the connection string from --dsn / DATABASE_URL: it has {what}. It is "
+                            f"not shown, as it may hold a password") from None
 
 
 def ensure_database(admin_conninfo: str, dbname: str) -> bool:

@@ -68,6 +68,24 @@ def test_second_migrate_changes_nothing_and_says_so(empty_dsn):
     assert len(before) > 100  # the snapshot really sees the schema
 
 
+def test_a_schema_others_can_create_in_is_warned_about(empty_dsn):
+    """Definer functions in a schema any role can CREATE in are a privilege-escalation path: migrate says so,
+    with the fix, and still installs; once revoked, no warning."""
+    def schema_warnings(conn):
+        return [w for w in migrate(conn).warnings if "CREATE" in w]
+
+    with psycopg.connect(empty_dsn, autocommit=True) as conn:
+        assert schema_warnings(conn) == []
+        conn.execute("GRANT CREATE ON SCHEMA public TO PUBLIC")
+        warned = schema_warnings(conn)
+        assert len(warned) == 1 and "REVOKE CREATE ON SCHEMA public FROM PUBLIC" in warned[0]
+        res = subprocess.run([sys.executable, "-m", "loader", "migrate", "--dsn", empty_dsn], capture_output=True,
+                             text=True, timeout=120)
+        assert res.returncode == 0 and "REVOKE CREATE ON SCHEMA public FROM PUBLIC" in res.stderr
+        conn.execute("REVOKE CREATE ON SCHEMA public FROM PUBLIC")
+        assert schema_warnings(conn) == []
+
+
 def _copy_db_dir(tmp_path: Path) -> Path:
     dst = tmp_path / "db"
     shutil.copytree(paths.db_dir(), dst)

@@ -133,6 +133,22 @@ def test_unreachable_database_never_prints_password(runner, tmp_path):
     assert len(res.output.strip().splitlines()) == 1
 
 
+@pytest.mark.parametrize("bad", [
+    "postgresql://bob:S3cretPW@[::1:5432/db",      # unclosed IPv6 bracket
+    "postgresql://bob:S3cr%ZZetPW@host/db",        # bad percent-escape inside the password
+    "mysql://bob:S3cretPW@host/db",                # not a PostgreSQL URL
+    "host=h password=S3cretPW dbname",             # keyword without '='
+])
+def test_unparseable_connection_strings_never_print_the_password(runner, bad, monkeypatch):
+    for via_env in (False, True):
+        if via_env:
+            monkeypatch.setenv("DATABASE_URL", bad)
+        res = runner.invoke(cli, ["status"] if via_env else ["status", "--dsn", bad])
+        assert res.exit_code == 1, res.output
+        assert "cannot parse the connection string" in res.output
+        assert "S3cr" not in res.output and len(res.output.strip().splitlines()) == 1
+
+
 @pytest.fixture(scope="module")
 def password_server():
     """A second, small cluster with password authentication and no pg_cron."""

@@ -32,6 +32,10 @@ def test_run_on_an_empty_database_migrates_ingests_and_computes(empty_dsn):
     assert "Nothing to do" in again.stdout
     assert "districts_changed 0" in again.stdout  # nothing new: nothing rewritten
 
+    sample = cli("run", "--sample", "--dsn", empty_dsn)        # the bundled sample, no path needed
+    assert sample.returncode == 0 and "Nothing to do" in sample.stdout, sample.stderr[-2000:]
+    assert "already done" in sample.stderr
+
     shown = cli("show", "4100030", "--json", "--dsn", empty_dsn)
     profile = json.loads(shown.stdout)
     assert profile["state_abbrev"] == "OR" and len(profile["metrics"]) == 8
