@@ -138,7 +138,7 @@ def test_a_failure_in_the_last_step_leaves_the_previous_values(loaded, conn):
         with pytest.raises(psycopg.errors.RaiseException, match="injected failure"):
             other.execute("SELECT compute_all_benchmarks()")
         # the connection is usable afterwards and the lock was released with the transaction
-        assert other.execute("SELECT pg_try_advisory_xact_lock(benchmarks_lock_key())").fetchone()[0]
+        assert other.execute("SELECT pg_try_advisory_xact_lock(_benchmarks_lock_key())").fetchone()[0]
 
     assert conn.execute(SNAPSHOT).fetchall() == districts_before, \
         "current values, trends and deltas of the failed run must all be rolled back"

@@ -1,5 +1,5 @@
 /*
- * benchmarks_delta_values() RETURNS TABLE (leaid, the 16 {m}_vs_state / {m}_vs_national, the 8
+ * _benchmarks_delta_values() RETURNS TABLE (leaid, the 16 {m}_vs_state / {m}_vs_national, the 8
  *                                          {m}_quartile_state, out_of_range, changed)
  *
  * Owns: the rules of compute_deltas_quartiles() — internal, not callable by PUBLIC or the operator role. It
@@ -10,7 +10,7 @@
  * Input: the stored states averages and district values, except swd_pct and ell_pct, which come from the
  * caller's temporary table pg_temp.benchmarks_district_values (leaid, swd_pct, ell_pct, ...):
  * compute_deltas_quartiles() fills it with the stored percentages, compute_all_benchmarks() with the ones
- * benchmarks_trend_values() just computed (they are written in the same UPDATE).
+ * _benchmarks_trend_values() just computed (they are written in the same UPDATE).
  *
  * Contract (SPEC §3, §4):
  *   - The district value of each m (negative = NULL): absenteeism = chronic_absenteeism_rate,
@@ -36,7 +36,10 @@
  * aggregate: datum sorts, no wide-row sorts), then two binary searches per district and metric. (The
  * earlier design ranked with eight window sorts of the whole row set: three times slower.)
  */
-CREATE OR REPLACE FUNCTION benchmarks_delta_values()
+-- the function's name before 1.1.4; dropped so an existing database loses it (idempotent, same transaction)
+DROP FUNCTION IF EXISTS benchmarks_delta_values();
+
+CREATE OR REPLACE FUNCTION _benchmarks_delta_values()
 RETURNS TABLE (leaid varchar(7),
                absenteeism_vs_state numeric, absenteeism_vs_national numeric,
                graduation_vs_state numeric, graduation_vs_national numeric,
@@ -61,7 +64,7 @@ SET max_parallel_workers_per_gather = 0
 AS $function$
 #variable_conflict use_column
 BEGIN
-    PERFORM pg_advisory_xact_lock(benchmarks_lock_key());
+    PERFORM pg_advisory_xact_lock(_benchmarks_lock_key());
 
     RETURN QUERY
     WITH vals AS MATERIALIZED (
@@ -243,4 +246,4 @@ BEGIN
 END
 $function$;
 
-REVOKE ALL ON FUNCTION benchmarks_delta_values() FROM PUBLIC;
+REVOKE ALL ON FUNCTION _benchmarks_delta_values() FROM PUBLIC;

@@ -1,14 +1,17 @@
 /*
- * benchmarks_lock_key() RETURNS bigint
+ * _benchmarks_lock_key() RETURNS bigint
  *
  * Owns: the advisory-lock key that serialises benchmark runs.
- * Contract: every compute_* function takes pg_advisory_xact_lock(benchmarks_lock_key()) before it reads
+ * Contract: every compute_* function takes pg_advisory_xact_lock(_benchmarks_lock_key()) before it reads
  * anything, so concurrent runs (pg_cron and a person, or two people) queue instead of interleaving. The
  * key is the first 8 bytes of sha256('district-benchmarks:compute') as a signed bigint, the same scheme as
  * the migrator's lock (loader/migrate.py), so it cannot collide with it. Monitoring can find a waiting or
  * running computation in pg_locks (locktype 'advisory', classid/objid = high/low 32 bits of the key).
  */
-CREATE OR REPLACE FUNCTION benchmarks_lock_key()
+-- the function's name before 1.1.4; dropped so an existing database loses it (idempotent, same transaction)
+DROP FUNCTION IF EXISTS benchmarks_lock_key();
+
+CREATE OR REPLACE FUNCTION _benchmarks_lock_key()
 RETURNS bigint
 LANGUAGE sql
 IMMUTABLE
@@ -18,5 +21,5 @@ AS $function$
     SELECT ('x' || left(encode(sha256(convert_to('district-benchmarks:compute', 'UTF8')), 'hex'), 16))::bit(64)::bigint
 $function$;
 
-REVOKE ALL ON FUNCTION benchmarks_lock_key() FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION benchmarks_lock_key() TO district_benchmarks_operator, district_benchmarks_reader;
+REVOKE ALL ON FUNCTION _benchmarks_lock_key() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION _benchmarks_lock_key() TO district_benchmarks_operator, district_benchmarks_reader;

@@ -1,5 +1,5 @@
 /*
- * benchmarks_trend_values() RETURNS TABLE (leaid, swd_pct, ell_pct, the eight *_trend_3yr, out_of_range,
+ * _benchmarks_trend_values() RETURNS TABLE (leaid, swd_pct, ell_pct, the eight *_trend_3yr, out_of_range,
  *                                          changed)
  *
  * Owns: the rules of compute_district_trends() — internal, not callable by PUBLIC or the operator role. It
@@ -26,7 +26,10 @@
  * Cost: a few index probes for Y and B, then one pass over only the (source, year) slices at Y and B,
  * grouped by district.
  */
-CREATE OR REPLACE FUNCTION benchmarks_trend_values()
+-- the function's name before 1.1.4; dropped so an existing database loses it (idempotent, same transaction)
+DROP FUNCTION IF EXISTS benchmarks_trend_values();
+
+CREATE OR REPLACE FUNCTION _benchmarks_trend_values()
 RETURNS TABLE (leaid varchar(7), swd_pct numeric, ell_pct numeric, swd_trend_3yr numeric, ell_trend_3yr numeric,
                absenteeism_trend_3yr numeric, graduation_trend_3yr numeric,
                student_teacher_ratio_trend_3yr numeric, math_proficiency_trend_3yr numeric,
@@ -52,7 +55,7 @@ DECLARE
     v_expenditure_y smallint;  v_expenditure_first smallint;  v_expenditure_b smallint;
     v_absenteeism_y smallint;                                 v_absenteeism_b smallint;
 BEGIN
-    PERFORM pg_advisory_xact_lock(benchmarks_lock_key());
+    PERFORM pg_advisory_xact_lock(_benchmarks_lock_key());
 
     -- Each min()/max() below is answered from the (source, year, leaid) index, scanning from one end
     -- until the first row with a usable value.
@@ -209,4 +212,4 @@ BEGIN
 END
 $function$;
 
-REVOKE ALL ON FUNCTION benchmarks_trend_values() FROM PUBLIC;
+REVOKE ALL ON FUNCTION _benchmarks_trend_values() FROM PUBLIC;

@@ -6,10 +6,10 @@
  * Contract (SPEC §4):
  *   - Runs compute_current_values() (only when refresh_current), compute_state_averages(), then the
  *     trends and the deltas/tiers — the rules of compute_district_trends() and compute_deltas_quartiles(),
- *     taken from the same internal functions benchmarks_trend_values() / benchmarks_delta_values(), the
+ *     taken from the same internal functions _benchmarks_trend_values() / _benchmarks_delta_values(), the
  *     deltas using the fresh swd_pct / ell_pct — written in ONE UPDATE per district (a row updated twice in
  *     a transaction costs a second row version and a foreign-key re-check), in the caller's transaction
- *     (one transaction: a function cannot commit), under pg_advisory_xact_lock(benchmarks_lock_key()), so
+ *     (one transaction: a function cannot commit), under pg_advisory_xact_lock(_benchmarks_lock_key()), so
  *     concurrent runs queue and the second one computes from what the first committed. Call it in READ
  *     COMMITTED (the default): a REPEATABLE READ snapshot taken before the lock was granted could not see
  *     the first run's results.
@@ -55,7 +55,7 @@ DECLARE
     v_districts_written integer := 0;
     v_summary         jsonb;
 BEGIN
-    PERFORM pg_advisory_xact_lock(benchmarks_lock_key());
+    PERFORM pg_advisory_xact_lock(_benchmarks_lock_key());
     v_started_at := clock_timestamp();
 
     IF refresh_current THEN
@@ -80,14 +80,14 @@ BEGIN
         'ms', round((extract(epoch FROM clock_timestamp() - v_step_started) * 1000)::numeric, 1)));
 
     -- Trends, deltas and tiers: the rules of compute_district_trends() and compute_deltas_quartiles() (in
-    -- benchmarks_trend_values() / benchmarks_delta_values()), but each district row is written once. The
+    -- _benchmarks_trend_values() / _benchmarks_delta_values()), but each district row is written once. The
     -- trend values go to a temporary table, from which the deltas take the fresh swd_pct / ell_pct.
     v_step_started := clock_timestamp();
     IF to_regclass('pg_temp.benchmarks_district_values') IS NOT NULL THEN
         DROP TABLE pg_temp.benchmarks_district_values;
     END IF;
     CREATE TEMPORARY TABLE benchmarks_district_values ON COMMIT DROP AS
-        SELECT * FROM benchmarks_trend_values();
+        SELECT * FROM _benchmarks_trend_values();
     SELECT coalesce(sum(t.out_of_range), 0) INTO v_step_oor FROM pg_temp.benchmarks_district_values t;
     v_out_of_range := v_out_of_range + v_step_oor;
     v_trends_ms := round((extract(epoch FROM clock_timestamp() - v_step_started) * 1000)::numeric, 1);
@@ -95,7 +95,7 @@ BEGIN
 
     v_step_started := clock_timestamp();
     WITH x AS MATERIALIZED (
-        SELECT * FROM benchmarks_delta_values()
+        SELECT * FROM _benchmarks_delta_values()
     ),
     written AS (
         UPDATE districts d

@@ -44,7 +44,7 @@ DECLARE
     v_rows_changed      integer;
     v_out_of_range      integer;
 BEGIN
-    PERFORM pg_advisory_xact_lock(benchmarks_lock_key());
+    PERFORM pg_advisory_xact_lock(_benchmarks_lock_key());
 
     -- Y per metric column: each max() is a backward scan of the (source, year, leaid) index that stops at
     -- the first row with a usable value.

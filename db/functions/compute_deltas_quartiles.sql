@@ -24,7 +24,7 @@
  *     district_benchmarks.out_of_range.
  *   - Returns the number of districts rows changed; unchanged rows are not written.
  *
- * The values come from benchmarks_delta_values(), which holds the rules above (compute_all_benchmarks()
+ * The values come from _benchmarks_delta_values(), which holds the rules above (compute_all_benchmarks()
  * uses the same function and writes them together with the trends). This function hands it the stored
  * swd_pct / ell_pct in the temporary table pg_temp.benchmarks_district_values (dropped at commit).
  *
@@ -43,9 +43,9 @@ DECLARE
     v_rows_changed  integer;
     v_out_of_range  integer;
 BEGIN
-    PERFORM pg_advisory_xact_lock(benchmarks_lock_key());
+    PERFORM pg_advisory_xact_lock(_benchmarks_lock_key());
 
-    -- the percentages benchmarks_delta_values() compares: the stored ones
+    -- the percentages _benchmarks_delta_values() compares: the stored ones
     IF to_regclass('pg_temp.benchmarks_district_values') IS NOT NULL THEN
         DROP TABLE pg_temp.benchmarks_district_values;
     END IF;
@@ -53,7 +53,7 @@ BEGIN
         SELECT d.leaid, d.swd_pct, d.ell_pct FROM districts d;
 
     WITH x AS MATERIALIZED (
-        SELECT * FROM benchmarks_delta_values()
+        SELECT * FROM _benchmarks_delta_values()
     ),
     changed AS (
         UPDATE districts d

@@ -21,7 +21,7 @@
  *     NULL and is counted in the transaction-local setting district_benchmarks.out_of_range.
  *   - Returns the number of districts rows changed; unchanged rows are not written.
  *
- * The values come from benchmarks_trend_values(), which holds the rules above (compute_all_benchmarks()
+ * The values come from _benchmarks_trend_values(), which holds the rules above (compute_all_benchmarks()
  * uses the same function and writes them together with the deltas and tiers).
  *
  * Cost: that function's pass over the history slices at Y and B, and one UPDATE of the changed rows.
@@ -39,10 +39,10 @@ DECLARE
     v_rows_changed  integer;
     v_out_of_range  integer;
 BEGIN
-    PERFORM pg_advisory_xact_lock(benchmarks_lock_key());
+    PERFORM pg_advisory_xact_lock(_benchmarks_lock_key());
 
     WITH t AS MATERIALIZED (
-        SELECT * FROM benchmarks_trend_values()
+        SELECT * FROM _benchmarks_trend_values()
     ),
     changed AS (
         UPDATE districts d

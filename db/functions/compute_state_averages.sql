@@ -37,7 +37,7 @@ DECLARE
     v_rows_changed  integer;
     v_out_of_range  integer;
 BEGIN
-    PERFORM pg_advisory_xact_lock(benchmarks_lock_key());
+    PERFORM pg_advisory_xact_lock(_benchmarks_lock_key());
 
     WITH eligible AS (
         SELECT d.state_fips,

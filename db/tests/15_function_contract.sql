@@ -52,17 +52,17 @@ SELECT is_definer('public', f, args, f || ' is SECURITY DEFINER')
 SELECT isnt_definer('public', 'benchmarks_version', ARRAY[]::name[], 'benchmarks_version runs as its caller');
 SELECT is((SELECT array_agg(p.proname::text ORDER BY p.proname) FROM pg_proc p
             WHERE p.pronamespace = 'public'::regnamespace
-              AND (p.proname LIKE 'compute\_%' OR p.proname LIKE 'benchmarks\_%')
+              AND (p.proname LIKE 'compute\_%' OR p.proname LIKE 'benchmarks\_%' OR p.proname LIKE '\_benchmarks\_%')
               AND NOT ('search_path=public, pg_temp' = ANY (coalesce(p.proconfig, '{}')))),
           NULL, 'every function of the set pins search_path = public, pg_temp');
 SELECT is((SELECT count(*)::int FROM pg_proc p WHERE p.pronamespace = 'public'::regnamespace
-            AND (p.proname LIKE 'compute\_%' OR p.proname LIKE 'benchmarks\_%')), 9,
+            AND (p.proname LIKE 'compute\_%' OR p.proname LIKE 'benchmarks\_%' OR p.proname LIKE '\_benchmarks\_%')), 9,
           'the function set is the 9 documented functions (no stray overloads)');
 -- the internal value functions (shared by a step and compute_all_benchmarks) are not callable from outside
 SELECT function_privs_are('public', f, ARRAY[]::name[], r, ARRAY[]::text[], f || ': ' || r || ' may not execute it')
-  FROM (VALUES ('benchmarks_trend_values'), ('benchmarks_delta_values')) fn(f),
+  FROM (VALUES ('_benchmarks_trend_values'), ('_benchmarks_delta_values')) fn(f),
        (VALUES ('district_benchmarks_operator'), ('dbench_test_nobody')) rl(r);
-SELECT throws_ok($$SELECT pg_temp.as_role('district_benchmarks_operator', 'SELECT count(*) FROM benchmarks_trend_values()')$$,
+SELECT throws_ok($$SELECT pg_temp.as_role('district_benchmarks_operator', 'SELECT count(*) FROM _benchmarks_trend_values()')$$,
                  '42501', NULL, 'the operator cannot call an internal value function directly');
 SELECT is((SELECT array_agg(p.proname::text ORDER BY p.proname) FROM pg_proc p
             WHERE p.pronamespace = 'public'::regnamespace AND p.proname LIKE 'compute\_%'
@@ -75,7 +75,7 @@ SELECT volatility_is('public', f, args, 'volatile', f || ' is VOLATILE (it write
                ('compute_district_trends', ARRAY[]::name[]), ('compute_deltas_quartiles', ARRAY[]::name[]),
                ('compute_all_benchmarks', ARRAY['boolean']::name[])) fn(f, args);
 SELECT volatility_is('public', 'benchmarks_version', ARRAY[]::name[], 'stable', 'benchmarks_version is STABLE');
-SELECT volatility_is('public', 'benchmarks_lock_key', ARRAY[]::name[], 'immutable', 'benchmarks_lock_key is IMMUTABLE');
+SELECT volatility_is('public', '_benchmarks_lock_key', ARRAY[]::name[], 'immutable', '_benchmarks_lock_key is IMMUTABLE');
 
 -- signatures and return types
 SELECT function_returns('public', f, args, rettype, f || ' returns ' || rettype)
@@ -84,7 +84,7 @@ SELECT function_returns('public', f, args, rettype, f || ' returns ' || rettype)
                ('compute_all_benchmarks', ARRAY['boolean']::name[], 'jsonb')) fn(f, args, rettype);
 SELECT is((compute_all_benchmarks() ->> 'refresh_current')::boolean, true, 'refresh_current defaults to true');
 
--- the tiers rank value × 100 as an exact bigint key (benchmarks_delta_values()): that needs every ranked
+-- the tiers rank value × 100 as an exact bigint key (_benchmarks_delta_values()): that needs every ranked
 -- value to have at most two decimals, which these column types guarantee (swd_pct / ell_pct are also
 -- rounded to 2 where they are computed). A migration that widens a scale must revisit the ranking.
 SELECT is((SELECT array_agg(column_name::text || ' ' || numeric_scale ORDER BY column_name)
