@@ -41,8 +41,7 @@ import psycopg
 from bench import generate
 from loader.migrate import migrate
 from loader.paths import REPO_ROOT
-from tests import harness
-from tests import reference_model
+from tests import harness, reference_model
 from tests.reference_model import BENCHMARK_COLUMNS, CURRENT_COLUMNS, STATE_COLUMNS
 
 DEFAULT_ORIGINAL = REPO_ROOT.parent / "shared" / "baseline" / "original_design.sql"

@@ -30,8 +30,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from loader.ingest import parse_years  # noqa: E402
-from tests.synthetic import NATIONAL_DISTRICTS, World  # noqa: E402
 from tests import harness  # noqa: E402
+from tests.synthetic import NATIONAL_DISTRICTS, World  # noqa: E402
 
 
 def serve(page_size: int, keep_alive: bool, port_queue, stop_event) -> None:

@@ -1,4 +1,4 @@
-"""Instruction counts of compute_all_benchmarks(): a repeatable A/B of engine changes. Prints figures.
+r"""Instruction counts of compute_all_benchmarks(): a repeatable A/B of engine changes. Prints figures.
 
     .venv/bin/python -m bench.count_engine [--rev HEAD] [--seed 1] [--scale 1.0] [--rerun] [--original [PATH]]
 

@@ -30,8 +30,8 @@ import math
 import random
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Iterator
 
 import click
 import psycopg
@@ -117,7 +117,7 @@ def overflow_plan(scale: float) -> dict[tuple[str, int], str]:
     plan: dict[tuple[str, int], str] = {}
     slot = 0
     for k, kind in enumerate(OVERFLOW_KINDS):
-        for i in range(per_kind):
+        for _ in range(per_kind):
             fips, _, n = big[slot % len(big)]
             ordinal = (7 + 13 * (slot // len(big)) + k) % max(n, 1)
             while (fips, ordinal) in plan:

@@ -18,10 +18,9 @@ import re
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
-
-from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
@@ -352,7 +351,7 @@ class Ingest:
         for attempt in range(1, self.slice_attempts + 1):
             ctx = SliceContext(sl.key.year, sl.key.fips, self.states)
             try:
-                got = sl.source.collect(lambda ep, handle: self._chain(ep, sl, ctx, handle), ctx,
+                got = sl.source.collect(lambda ep, handle, ctx=ctx: self._chain(ep, sl, ctx, handle), ctx,
                                         sl.fallback_denominator)
                 break
             except CountMismatch as exc:

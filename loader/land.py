@@ -37,7 +37,6 @@ import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
-
 STAGE_DDL = """
 CREATE TEMP TABLE IF NOT EXISTS ingest_stage (
     slice                    varchar(2) NOT NULL,   -- the state of the slice the row came from

@@ -15,8 +15,19 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from . import land
-from .normalize import (BREAKDOWN_COLUMNS, SaipeScale, SchoolSums, SliceContext, assess_rows, crdc_school_rows,
-                        directory_rows, finance_rows, grad_rows, saipe_rows, scale_saipe)
+from .normalize import (
+    BREAKDOWN_COLUMNS,
+    SaipeScale,
+    SchoolSums,
+    SliceContext,
+    assess_rows,
+    crdc_school_rows,
+    directory_rows,
+    finance_rows,
+    grad_rows,
+    saipe_rows,
+    scale_saipe,
+)
 
 
 @dataclass(frozen=True)

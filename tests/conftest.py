@@ -5,6 +5,7 @@ import psycopg
 import pytest
 
 from tests import harness
+from tests.fake_api import http_server  # noqa: F401 - the fake API server fixture, for every test module
 
 
 @pytest.fixture(scope="session")

@@ -21,9 +21,9 @@ Readings of the SPEC this model commits to (each is also listed in README.bench.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Context, Decimal, localcontext
-from typing import Iterable, Mapping
 
 CENT = Decimal("0.01")
 EXACT = Context(prec=60)
@@ -186,14 +186,14 @@ class _Model:
                        and clean(c["enrollment"]) is not None and clean(c["enrollment"]) > 0]
             avg = {}
 
-            def weighted(col, avg_col):
+            def weighted(col, avg_col, members=members, fips=fips):
                 pairs = [(clean(c[col]), clean(c["enrollment"])) for c in members if clean(c[col]) is not None]
                 if not pairs:
                     return None
                 return self.store("states", fips, avg_col,
                                   _div(sum(x * e for x, e in pairs), sum(e for _, e in pairs)))
 
-            def share(col, avg_col):
+            def share(col, avg_col, members=members, fips=fips):
                 pairs = [(clean(c[col]), clean(c["enrollment"])) for c in members if clean(c[col]) is not None]
                 if not pairs:
                     return None

@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from loader.cli import cli
-from tests.fake_api import FakeApi, http_server  # noqa: F401 - fixture
+from tests.fake_api import FakeApi
 
 A, B, C, DD = "1000001", "1000002", "1000003", "1000004"
 
@@ -412,8 +412,8 @@ def test_a_batch_lands_in_one_transaction_and_a_district_two_states_report_lands
 
 def test_batched_and_slice_by_slice_landing_give_the_same_database(dsn, pg_admin, migrated_template,
                                                                   http_server):
-    from tests.synthetic import World
     from tests import harness
+    from tests.synthetic import World
     api = FakeApi(page_size=50, world=World({10: 45, 15: 1, 41: 60, 24: 25}, seed=3))
     args = ("--states", "DE,HI,OR,MD", "--years", "2019-2022", "--concurrency", "3")
     with api.serve(http_server):

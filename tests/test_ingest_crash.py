@@ -12,9 +12,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tests.synthetic import World
 from tests import harness
-from tests.fake_api import FakeApi, http_server  # noqa: F401 - fixture
+from tests.fake_api import FakeApi
+from tests.synthetic import World
 from tests.test_ingest import ingest, snapshot
 
 REPO = Path(__file__).resolve().parent.parent

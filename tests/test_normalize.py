@@ -11,16 +11,35 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from loader.api import parse_page
-from loader.normalize import (SaipeScale, SchoolSums, SliceContext, assess_rows, clean_leaid, clean_text,
-                              crdc_school_rows, directory_rows, finance_rows, grad_rows, identify, numerics,
-                              parse_number, per_pupil, percents, records_skipped, saipe_rows, to_int, to_numeric,
-                              to_percent, values_nulled)
+from loader.normalize import (
+    SaipeScale,
+    SchoolSums,
+    SliceContext,
+    assess_rows,
+    clean_leaid,
+    clean_text,
+    crdc_school_rows,
+    directory_rows,
+    finance_rows,
+    grad_rows,
+    identify,
+    numerics,
+    parse_number,
+    per_pupil,
+    percents,
+    records_skipped,
+    saipe_rows,
+    to_int,
+    to_numeric,
+    to_percent,
+    values_nulled,
+)
 from loader.sources import CRDC_ABSENTEEISM, CRDC_ENROLLMENT, ENDPOINTS, RECORD_FIELDS, SAIPE, SOURCES
+from tests.synthetic import World
 
 # The page cleaner of each district-level source's endpoint, with that endpoint's breakdown columns.
 PAGE_BUILDERS = {s.endpoint.key: (lambda recs, c, s=s: s.clean(recs, c, s.endpoint.breakdown))
                  for s in SOURCES.values() if s.clean}
-from tests.synthetic import World
 
 STATES = {"10": "DE", "06": "CA"}
 

@@ -59,7 +59,7 @@ def jobs_cmd(name: str, as_json: bool, dsn: str | None) -> None:
         for r in j["runs"]:
             took = (r["end_time"] - r["start_time"]).total_seconds() if r["end_time"] and r["start_time"] else None
             out.print(f"  {r['start_time']:%Y-%m-%d %H:%M:%S}  {r['status']:<9} "
-                      f"{'%.1fs' % took if took is not None else ''}  {r['return_message'] or ''}")
+                      f"{f'{took:.1f}s' if took is not None else ''}  {r['return_message'] or ''}")
 
 
 COMMANDS = [schedule_cmd, unschedule_cmd, jobs_cmd]

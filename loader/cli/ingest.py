@@ -12,8 +12,7 @@ from .. import paths
 from ..api import DEFAULT_API_URL, HttpSettings
 from ..compute import require_compute_function, run_compute
 from ..db import connect
-from ..ingest import (BATCH_SLICES, DEFAULT_YEARS, IngestRequest, parse_sources, parse_states, parse_years,
-                      run_ingest)
+from ..ingest import BATCH_SLICES, DEFAULT_YEARS, IngestRequest, parse_sources, parse_states, parse_years, run_ingest
 from ..pipeline import run_pipeline
 from ..sources import SOURCE_NAMES
 from .common import dsn_option, handle_errors, resolve_dsn, value_callback
