@@ -57,7 +57,7 @@ RETURNS TABLE (leaid varchar(7),
 LANGUAGE plpgsql
 ROWS 20000  -- about one row per US district: the planner then joins the result by hashing, not row by row
 VOLATILE
-SET search_path = public, pg_temp
+SET search_path = pg_catalog, public, pg_temp
 SET jit = off
 SET work_mem = '64MB'
 SET max_parallel_workers_per_gather = 0

@@ -16,7 +16,7 @@ RETURNS bigint
 LANGUAGE sql
 IMMUTABLE
 PARALLEL SAFE
-SET search_path = public, pg_temp
+SET search_path = pg_catalog, public, pg_temp
 AS $function$
     SELECT ('x' || left(encode(sha256(convert_to('district-benchmarks:compute', 'UTF8')), 'hex'), 16))::bit(64)::bigint
 $function$;

@@ -13,9 +13,9 @@ RETURNS text
 LANGUAGE sql
 STABLE
 PARALLEL SAFE
-SET search_path = public, pg_temp
+SET search_path = pg_catalog, public, pg_temp
 AS $function$
-    SELECT '1.1.3'::text
+    SELECT '1.1.4'::text
 $function$;
 
 REVOKE ALL ON FUNCTION benchmarks_version() FROM PUBLIC;

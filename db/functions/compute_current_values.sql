@@ -26,7 +26,7 @@ RETURNS integer
 LANGUAGE plpgsql
 VOLATILE
 SECURITY DEFINER
-SET search_path = public, pg_temp
+SET search_path = pg_catalog, public, pg_temp
 SET jit = off
 SET work_mem = '64MB'
 AS $function$
