@@ -1,40 +1,27 @@
 /*
  * _benchmarks_delta_values() RETURNS TABLE (leaid, the 16 {m}_vs_state / {m}_vs_national, the 8
- *                                          {m}_quartile_state, out_of_range, changed)
+ *                                           {m}_quartile_state, out_of_range, changed)
+ * Internal: no EXECUTE for PUBLIC or the operator role.
  *
- * Owns: the rules of compute_deltas_quartiles() — internal, not callable by PUBLIC or the operator role. It
- * writes nothing: it returns, for every district, the values its delta and tier columns must hold, so that
- * compute_deltas_quartiles() (its own UPDATE) and compute_all_benchmarks() (one UPDATE per district for
- * trends, deltas and tiers) share one implementation.
- *
- * Input: the stored states averages and district values, except swd_pct and ell_pct, which come from the
- * caller's temporary table pg_temp.benchmarks_district_values (leaid, swd_pct, ell_pct, ...):
- * compute_deltas_quartiles() fills it with the stored percentages, compute_all_benchmarks() with the ones
- * _benchmarks_trend_values() just computed (they are written in the same UPDATE).
- *
- * Contract (SPEC §3, §4):
- *   - The district value of each m (negative = NULL): absenteeism = chronic_absenteeism_rate,
- *     graduation = graduation_rate_total, student_teacher_ratio = student_teacher_ratio, swd_pct = swd_pct,
- *     ell_pct = ell_pct, math_proficiency = math_proficiency_pct, read_proficiency = read_proficiency_pct,
- *     expenditure_pp = expenditure_per_pupil.
- *   - {m}_vs_state = value − the stored average of the district's state row, {m}_vs_national = value − the
- *     stored average of the '00' row (positive = above). NULL when either side is NULL. Districts without
- *     a state (state_fips NULL) or filed under '00' have no state: NULL vs_state and tiers.
- *   - Tier within the state, among the n districts of the state whose value is not NULL: percentile rank
- *     PR = (number smaller + ½ × number equal) ÷ n, the district itself counted among the equal ones.
- *     PR ≥ 0.75 well_above, ≥ 0.50 above, ≥ 0.25 below, else well_below; NULL when n < 4. Computed with
- *     integers only: with lt = number smaller and le = number smaller or equal, PR = (lt + le) ÷ 2n, so
- *     PR ≥ 0.75 ⇔ 2(lt + le) ≥ 3n, PR ≥ 0.5 ⇔ lt + le ≥ n, PR ≥ 0.25 ⇔ 2(lt + le) ≥ n. lt and le come from
- *     a binary search (width_bucket) in the state's sorted values, so equal values get the same tier and
- *     row order cannot matter. The values are searched as exact integer keys, value × 100: every one of
- *     them has at most two decimals (columns numeric(p,2); swd_pct / ell_pct rounded to 2; pgTAP checks the
- *     column scales), so key order and equality are the values' own, and lt = le(key − 1).
+ * Writes nothing. Returns, for every district, the values its delta and tier columns must hold: the one
+ * implementation of the delta and tier rules, shared by compute_deltas_quartiles() and compute_all_benchmarks().
+ * Reads the stored states averages and district values, except swd_pct / ell_pct, which come from the
+ * caller's temporary table pg_temp.benchmarks_district_values (leaid, swd_pct, ell_pct, ...).
+ *   - The district value of each m (negative = NULL): absenteeism = chronic_absenteeism_rate, graduation =
+ *     graduation_rate_total, student_teacher_ratio, swd_pct, ell_pct, math_proficiency = math_proficiency_pct,
+ *     read_proficiency = read_proficiency_pct, expenditure_pp = expenditure_per_pupil.
+ *   - {m}_vs_state = value − the stored average of the district's state row, {m}_vs_national = value − that
+ *     of the '00' row (positive = above); NULL when either side is NULL. A district without a state
+ *     (state_fips NULL or '00') gets NULL vs_state and tiers.
+ *   - Tier among the n districts of the state with a value: PR = (number smaller + ½ × number equal, itself
+ *     included) ÷ n; PR ≥ 0.75 well_above, ≥ 0.50 above, ≥ 0.25 below, else well_below; NULL when n < 4.
+ *     In integers: PR = (lt + le) ÷ 2n, lt / le = the number smaller / smaller or equal, so PR ≥ 0.75 ⇔
+ *     2(lt + le) ≥ 3n, and so on. lt and le are binary searches (width_bucket) in the state's sorted values,
+ *     so equal values share a tier whatever the row order. The values are searched as exact integer keys,
+ *     value × 100: each has at most two decimals (numeric(p,2) columns, swd_pct / ell_pct rounded to 2; pgTAP
+ *     checks the scales), so lt = le(key − 1).
  *   - A delta that does not fit numeric(8,2) is returned as NULL and counted in the row's out_of_range.
- *   - changed = the returned values differ from the stored ones (IS DISTINCT FROM).
- *
- * Cost: one pass over districts; per state, one sorted array of integer keys per metric (an ordered
- * aggregate: datum sorts, no wide-row sorts), then two binary searches per district and metric. (The
- * earlier design ranked with eight window sorts of the whole row set: three times slower.)
+ *     changed = the values differ from the stored ones.
  */
 -- the function's name before 1.1.4; dropped so an existing database loses it (idempotent, same transaction)
 DROP FUNCTION IF EXISTS benchmarks_delta_values();

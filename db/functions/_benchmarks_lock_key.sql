@@ -1,12 +1,11 @@
 /*
- * _benchmarks_lock_key() RETURNS bigint
+ * _benchmarks_lock_key() RETURNS bigint — internal; EXECUTE: operator and reader roles
  *
- * Owns: the advisory-lock key that serialises benchmark runs.
- * Contract: every compute_* function takes pg_advisory_xact_lock(_benchmarks_lock_key()) before it reads
- * anything, so concurrent runs (pg_cron and a person, or two people) queue instead of interleaving. The
- * key is the first 8 bytes of sha256('district-benchmarks:compute') as a signed bigint, the same scheme as
- * the migrator's lock (loader/migrate.py), so it cannot collide with it. Monitoring can find a waiting or
- * running computation in pg_locks (locktype 'advisory', classid/objid = high/low 32 bits of the key).
+ * The advisory-lock key that serialises benchmark runs: every compute_* function and both value helpers take
+ * pg_advisory_xact_lock(_benchmarks_lock_key()) before they read anything, so concurrent runs queue instead
+ * of interleaving. The key is the first 8 bytes of sha256('district-benchmarks:compute') as a signed bigint,
+ * the migrator's scheme (loader/migrate.py) with another string, so the two cannot collide. In pg_locks: locktype
+ * 'advisory', classid / objid = the high / low 32 bits of the key.
  */
 -- the function's name before 1.1.4; dropped so an existing database loses it (idempotent, same transaction)
 DROP FUNCTION IF EXISTS benchmarks_lock_key();

@@ -1,30 +1,22 @@
 /*
  * _benchmarks_trend_values() RETURNS TABLE (leaid, swd_pct, ell_pct, the eight *_trend_3yr, out_of_range,
- *                                          changed)
+ *                                           changed)
+ * Internal: no EXECUTE for PUBLIC or the operator role.
  *
- * Owns: the rules of compute_district_trends() — internal, not callable by PUBLIC or the operator role. It
- * writes nothing: it returns, for every district, the values its trend columns must hold, so that
- * compute_district_trends() (its own UPDATE) and compute_all_benchmarks() (one UPDATE per district for
- * trends, deltas and tiers) share one implementation.
- *
- * Contract (SPEC §2, §3, §4):
- *   - swd_pct = 100 × spec_ed_students ÷ enrollment and ell_pct = 100 × ell_students ÷ enrollment, from
- *     the district's current values, NULL unless enrollment > 0 and the count is present (not negative).
- *   - Per trend metric, from district_data_history of its source, with negative values as NULL:
- *       Y = the latest year in which any row has a value of the metric,
- *       B = max(earliest such year, Y − 3); no trend when B = Y.
- *     Absenteeism is biennial: B = the latest year before Y in which any row has a rate.
- *     The ratio's value in a row is enrollment ÷ teachers_fte, and a year counts for it when some row has
- *     enrollment and teachers_fte > 0.
- *   - A district's trend compares its own value at Y with its own value at B; NULL when either is missing.
- *     Point change = v_Y − v_B (absenteeism, graduation, math, read, ratio); % change =
- *     100 × (v_Y − v_B) ÷ v_B, NULL when v_B = 0 (swd and ell counts, expenditure).
- *   - Exact numeric arithmetic, one round(x, 2) at the end; a value that does not fit its column is
- *     returned as NULL and counted in the row's out_of_range.
- *   - changed = the returned values differ from the stored ones (IS DISTINCT FROM).
- *
- * Cost: a few index probes for Y and B, then one pass over only the (source, year) slices at Y and B,
- * grouped by district.
+ * Writes nothing. Returns, for every district, the values its trend columns must hold: the one implementation
+ * of the trend rules, shared by compute_district_trends() and compute_all_benchmarks().
+ *   - swd_pct = 100 × spec_ed_students ÷ enrollment, ell_pct = 100 × ell_students ÷ enrollment, from the
+ *     district's current values; NULL unless enrollment > 0 and the count is present (not negative).
+ *   - Per trend metric, from district_data_history of its source, negative values as NULL: Y = the latest
+ *     year in which any row has a value of the metric, B = max(earliest such year, Y − 3); no trend when
+ *     B = Y. Absenteeism is biennial: B = the latest year before Y in which any row has a rate. The ratio's
+ *     value in a row is enrollment ÷ teachers_fte; a year counts for it when some row has enrollment and
+ *     teachers_fte > 0.
+ *   - A district's trend compares its own values at Y and B; NULL when either is missing. Point change
+ *     v_Y − v_B (absenteeism, graduation, math, read, ratio); % change 100 × (v_Y − v_B) ÷ v_B, NULL when
+ *     v_B = 0 (swd and ell counts, expenditure).
+ *   - Exact numeric arithmetic, one round(x, 2) at the end; a value that does not fit its column is returned
+ *     as NULL and counted in the row's out_of_range. changed = the values differ from the stored ones.
  */
 -- the function's name before 1.1.4; dropped so an existing database loses it (idempotent, same transaction)
 DROP FUNCTION IF EXISTS benchmarks_trend_values();

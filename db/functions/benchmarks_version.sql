@@ -1,12 +1,11 @@
 /*
- * benchmarks_version() RETURNS text
+ * benchmarks_version() RETURNS text — EXECUTE: operator and reader roles
  *
- * Owns: the version of the benchmark function set (semantic versioning).
- * Contract: bump it in the same commit as any change to what a compute_* function writes or returns —
- * major for a changed meaning of a stored column or summary key, minor for a new column or key, patch
- * for a fix that changes values. compute_all_benchmarks() copies it into every run summary and log row,
- * so a stored figure can always be traced to the rules that produced it.
- * STABLE rather than IMMUTABLE: the value is constant within a release but changes across upgrades.
+ * The version of the benchmark function set (semantic versioning); compute_all_benchmarks() copies it into
+ * every run summary and log row. Bump it in the same commit as any change to the function set: major for a
+ * changed meaning of a stored column or summary key, minor for a new column or key, patch for anything else
+ * (a fix that changes values; hardening or internal renames that do not). STABLE, not IMMUTABLE: constant
+ * within a release, different across upgrades.
  */
 CREATE OR REPLACE FUNCTION benchmarks_version()
 RETURNS text

@@ -1,34 +1,27 @@
 /*
- * compute_all_benchmarks(refresh_current boolean DEFAULT true) RETURNS jsonb
+ * compute_all_benchmarks(refresh_current boolean DEFAULT true) RETURNS jsonb — the run's summary
  *
- * Owns: a benchmark run — the order of the steps, the run's lock, its data_refresh_logs row and summary.
- *
- * Contract (SPEC §4):
- *   - Runs compute_current_values() (only when refresh_current), compute_state_averages(), then the
- *     trends and the deltas/tiers — the rules of compute_district_trends() and compute_deltas_quartiles(),
- *     taken from the same internal functions _benchmarks_trend_values() / _benchmarks_delta_values(), the
- *     deltas using the fresh swd_pct / ell_pct — written in ONE UPDATE per district (a row updated twice in
- *     a transaction costs a second row version and a foreign-key re-check), in the caller's transaction
- *     (one transaction: a function cannot commit), under pg_advisory_xact_lock(_benchmarks_lock_key()), so
- *     concurrent runs queue and the second one computes from what the first committed. Call it in READ
- *     COMMITTED (the default): a REPEATABLE READ snapshot taken before the lock was granted could not see
- *     the first run's results.
- *   - Inserts one data_refresh_logs row: data_source 'compute_benchmarks', status 'success',
- *     records_updated = states_changed + districts_changed, records_failed = 0 (a value that does not fit
- *     is not a failed record; see out_of_range), started_at / completed_at, details = the summary.
- *   - Returns the summary: version, refresh_current, states_changed, districts_changed (district row
- *     writes summed over the steps: a district changed by two steps counts twice; 0 means nothing
- *     changed), districts_written (district rows actually written: current values + the combined
- *     trends/deltas write), out_of_range (values stored as NULL because they did not fit their column), duration_ms,
- *     lock_wait_ms (time spent queueing behind another run, not part of duration_ms), and
- *     steps: {step: {rows_changed, out_of_range, ms}} for each step that ran; district_trends.rows_changed
- *     and deltas_quartiles.rows_changed count the rows whose trend / delta-and-tier columns changed, the
- *     district_trends ms is computing the trends, the deltas_quartiles ms computing deltas and tiers plus the
- *     combined write.
- *   - On any error every change of the run is rolled back with the transaction and the error is raised
- *     to the caller. That includes the log row: a failed run leaves no row here (PostgreSQL has no
- *     autonomous transactions); the caller records the failure — the CLI writes a 'failed' row in its
- *     own transaction, pg_cron records it in cron.job_run_details.
+ * Owns a benchmark run: the order of its steps, its lock, its data_refresh_logs row and its summary.
+ *   - Runs compute_current_values() (only when refresh_current), compute_state_averages(), then the trends
+ *     and deltas/tiers of compute_district_trends() and compute_deltas_quartiles(), taken from the same
+ *     helpers _benchmarks_trend_values() / _benchmarks_delta_values() (the deltas use the fresh swd_pct /
+ *     ell_pct) and written in ONE UPDATE per district. All in the caller's transaction, under the run lock
+ *     (see _benchmarks_lock_key.sql): a second run queues, then computes from what the first committed. Call
+ *     it in READ COMMITTED (the default): a REPEATABLE READ snapshot taken before the lock was granted would
+ *     not see the first run's results.
+ *   - Out of range: each step stores a value that does not fit its column as NULL and leaves the number of
+ *     such values in the transaction-local setting district_benchmarks.out_of_range.
+ *   - Inserts one data_refresh_logs row: data_source 'compute_benchmarks', status 'success', records_updated =
+ *     states_changed + districts_changed, records_failed = 0 (an out-of-range value is not a failed record),
+ *     started_at / completed_at, details = the summary.
+ *   - Returns the summary: version, refresh_current, states_changed, districts_changed (district row writes
+ *     summed over the steps; 0 = nothing changed), districts_written (district rows actually written: current
+ *     values + the combined write), out_of_range, duration_ms, lock_wait_ms (queueing, not in duration_ms), and
+ *     steps: {step: {rows_changed, out_of_range, ms}} for each step that ran; district_trends / deltas_quartiles
+ *     count the rows whose trend / delta-and-tier columns changed, and deltas_quartiles.ms includes the write.
+ *   - On error the whole run, log row included, rolls back with the transaction and the error reaches the
+ *     caller, which records the failure (the CLI in a 'failed' row of its own transaction, pg_cron in
+ *     cron.job_run_details).
  */
 CREATE OR REPLACE FUNCTION compute_all_benchmarks(refresh_current boolean DEFAULT true)
 RETURNS jsonb

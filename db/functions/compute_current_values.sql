@@ -1,25 +1,16 @@
 /*
- * compute_current_values() RETURNS integer
+ * compute_current_values() RETURNS integer — the number of districts rows changed
  *
- * Owns: the current-value columns of districts — enrollment, spec_ed_students, ell_students, teachers_fte,
+ * Owns districts' current-value columns — enrollment, spec_ed_students, ell_students, teachers_fte,
  * student_teacher_ratio, chronic_absenteeism_rate, graduation_rate_total, math_proficiency_pct,
- * read_proficiency_pct, expenditure_per_pupil, children_poverty_percent — and districts.updated_at of the
- * rows it changes.
- *
- * Contract (SPEC §2, §4):
- *   - For each metric column of a source, Y = the latest year in which any row of that source has a
- *     non-null, non-negative value in that column (Y is found per column, not per source). A district's
- *     current value is its own value at Y, NULL when it has no row at Y or its value there is NULL or
- *     negative (negative = the API's missing / not applicable / suppressed codes).
- *   - student_teacher_ratio = round(enrollment / teachers_fte, 2) from those current values, when both are
- *     present and teachers_fte > 0; a ratio that does not fit numeric(8,2) is stored as NULL and counted.
- *   - Every district is recomputed; only rows whose values differ (IS DISTINCT FROM) are written.
- *   - Returns the number of districts rows changed. The number of values stored as NULL because they did
- *     not fit their column is left in the transaction-local setting district_benchmarks.out_of_range
- *     (read by compute_all_benchmarks()).
- *
- * Cost: one index probe per column for Y, then one pass over the history rows of those (source, year)
- * slices, grouped by district, and one UPDATE.
+ * read_proficiency_pct, expenditure_per_pupil, children_poverty_percent — and updated_at of the rows it
+ * changes; every district is recomputed, unchanged rows are not written.
+ *   - Per metric column of a source, Y = the latest year in which any row of that source has a non-null,
+ *     non-negative value in that column. A district's current value is its own value at Y; NULL when it has
+ *     no row at Y or its value there is NULL or negative (the API's missing / not applicable / suppressed codes).
+ *   - student_teacher_ratio = round(enrollment / teachers_fte, 2) of those values, when both are present and
+ *     teachers_fte > 0.
+ *   - Out of range: see compute_all_benchmarks.sql.
  */
 CREATE OR REPLACE FUNCTION compute_current_values()
 RETURNS integer

@@ -1,34 +1,13 @@
 /*
- * compute_deltas_quartiles() RETURNS integer
+ * compute_deltas_quartiles() RETURNS integer — the number of districts rows changed
  *
- * Owns: districts.{m}_vs_state, {m}_vs_national and {m}_quartile_state for the eight metrics m —
- * absenteeism, graduation, student_teacher_ratio, swd_pct, ell_pct, math_proficiency, read_proficiency,
- * expenditure_pp — for every district, and districts.updated_at of the rows it changes.
- *
- * Contract (SPEC §3, §4):
- *   - The district value of each m (negative = NULL): absenteeism = chronic_absenteeism_rate,
- *     graduation = graduation_rate_total, student_teacher_ratio = student_teacher_ratio, swd_pct = swd_pct,
- *     ell_pct = ell_pct, math_proficiency = math_proficiency_pct, read_proficiency = read_proficiency_pct,
- *     expenditure_pp = expenditure_per_pupil. Run compute_state_averages() and compute_district_trends()
- *     first (compute_all_benchmarks() does).
- *   - {m}_vs_state = value − the stored average of the district's state row, {m}_vs_national = value − the
- *     stored average of the '00' row (positive = above). NULL when either side is NULL. Districts without
- *     a state (state_fips NULL) or filed under '00' have no state: NULL vs_state and tiers.
- *   - Tier within the state, among the n districts of the state whose value is not NULL: percentile rank
- *     PR = (number smaller + ½ × number equal) ÷ n, the district itself counted among the equal ones.
- *     PR ≥ 0.75 well_above, ≥ 0.50 above, ≥ 0.25 below, else well_below; NULL when n < 4. Computed with
- *     integers only: with lt = number smaller and le = number smaller or equal, PR = (lt + le) ÷ 2n, so
- *     PR ≥ 0.75 ⇔ 2(lt + le) ≥ 3n, PR ≥ 0.5 ⇔ lt + le ≥ n, PR ≥ 0.25 ⇔ 2(lt + le) ≥ n. Equal values get
- *     the same tier and row order cannot matter (both counts are binary searches in the sorted values).
- *   - A delta that does not fit numeric(8,2) becomes NULL and is counted in the transaction-local setting
- *     district_benchmarks.out_of_range.
- *   - Returns the number of districts rows changed; unchanged rows are not written.
- *
- * The values come from _benchmarks_delta_values(), which holds the rules above (compute_all_benchmarks()
- * uses the same function and writes them together with the trends). This function hands it the stored
- * swd_pct / ell_pct in the temporary table pg_temp.benchmarks_district_values (dropped at commit).
- *
- * Cost: that function's pass over districts with one sort per metric, and one UPDATE of the changed rows.
+ * Owns districts.{m}_vs_state, {m}_vs_national and {m}_quartile_state for the eight metrics m (absenteeism,
+ * graduation, student_teacher_ratio, swd_pct, ell_pct, math_proficiency, read_proficiency, expenditure_pp) of
+ * every district, and updated_at of the rows it changes; unchanged rows are not written. Run
+ * compute_state_averages() and compute_district_trends() first (compute_all_benchmarks() does).
+ *   - The values and their rules: see _benchmarks_delta_values.sql, here compared with the stored swd_pct /
+ *     ell_pct (handed over in pg_temp.benchmarks_district_values, dropped at commit).
+ *   - Out of range: see compute_all_benchmarks.sql.
  */
 CREATE OR REPLACE FUNCTION compute_deltas_quartiles()
 RETURNS integer

@@ -1,30 +1,11 @@
 /*
- * compute_district_trends() RETURNS integer
+ * compute_district_trends() RETURNS integer — the number of districts rows changed
  *
- * Owns: districts.swd_pct, ell_pct and the eight *_trend_3yr columns — swd, ell, absenteeism, graduation,
- * student_teacher_ratio, math_proficiency, read_proficiency, expenditure_pp — for every district, and
- * districts.updated_at of the rows it changes.
- *
- * Contract (SPEC §2, §3, §4):
- *   - swd_pct = 100 × spec_ed_students ÷ enrollment and ell_pct = 100 × ell_students ÷ enrollment, from
- *     the district's current values, NULL unless enrollment > 0 and the count is present (not negative).
- *   - Per trend metric, from district_data_history of its source, with negative values as NULL:
- *       Y = the latest year in which any row has a value of the metric,
- *       B = max(earliest such year, Y − 3); no trend when B = Y.
- *     Absenteeism is biennial: B = the latest year before Y in which any row has a rate.
- *     The ratio's value in a row is enrollment ÷ teachers_fte, and a year counts for it when some row has
- *     enrollment and teachers_fte > 0.
- *   - A district's trend compares its own value at Y with its own value at B; NULL when either is missing.
- *     Point change = v_Y − v_B (absenteeism, graduation, math, read, ratio); % change =
- *     100 × (v_Y − v_B) ÷ v_B, NULL when v_B = 0 (swd and ell counts, expenditure).
- *   - Exact numeric arithmetic, one round(x, 2) at the end; a value that does not fit its column becomes
- *     NULL and is counted in the transaction-local setting district_benchmarks.out_of_range.
- *   - Returns the number of districts rows changed; unchanged rows are not written.
- *
- * The values come from _benchmarks_trend_values(), which holds the rules above (compute_all_benchmarks()
- * uses the same function and writes them together with the deltas and tiers).
- *
- * Cost: that function's pass over the history slices at Y and B, and one UPDATE of the changed rows.
+ * Owns districts.swd_pct, ell_pct and the eight *_trend_3yr columns (swd, ell, absenteeism, graduation,
+ * student_teacher_ratio, math_proficiency, read_proficiency, expenditure_pp) of every district, and updated_at
+ * of the rows it changes; unchanged rows are not written.
+ *   - The values and their rules: see _benchmarks_trend_values.sql.
+ *   - Out of range: see compute_all_benchmarks.sql.
  */
 CREATE OR REPLACE FUNCTION compute_district_trends()
 RETURNS integer

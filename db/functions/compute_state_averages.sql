@@ -1,28 +1,20 @@
 /*
- * compute_state_averages() RETURNS integer
+ * compute_state_averages() RETURNS integer — the number of states rows changed
  *
- * Owns: states.avg_chronic_absenteeism_rate, avg_student_teacher_ratio, avg_swd_pct, avg_ell_pct,
- * avg_enrollment, avg_math_proficiency, avg_read_proficiency, avg_graduation_rate,
- * avg_expenditure_per_pupil, avg_poverty_rate, total_districts, total_enrollment — for every states row —
- * and aggregates_updated_at / updated_at of the rows it changes.
- *
- * Contract (SPEC §2, §4):
- *   - A state row other than '00' aggregates its districts with enrollment > 0; the '00' row aggregates
- *     every district with enrollment > 0, including districts without a state (state_fips NULL) and any
- *     district filed under '00' itself (those two count only towards the nation).
- *   - Enrollment-weighted average of x = Σ(x·enrollment) ÷ Σ(enrollment), both sums over the districts
- *     whose x is not NULL (absenteeism, student-teacher ratio, math, read, graduation, expenditure).
- *     avg_swd_pct = 100 × Σ spec_ed_students ÷ Σ enrollment over districts with spec_ed_students not NULL;
- *     avg_ell_pct likewise. avg_enrollment = round(mean enrollment); avg_poverty_rate = unweighted mean of
- *     children_poverty_percent; total_districts = count; total_enrollment = Σ enrollment.
- *   - Negative district values count as NULL (SPEC §2), whoever wrote them.
- *   - A state without such districts gets NULL averages and 0 / 0 totals — never stale values.
- *   - Exact numeric arithmetic, one round(x, 2) at the end; a value that does not fit its column becomes
- *     NULL and is counted in the transaction-local setting district_benchmarks.out_of_range.
- *   - Returns the number of states rows changed; unchanged rows are not written.
- *
- * Cost: one pass over districts (GROUPING SETS computes every state and the nation together) and one
- * UPDATE of at most ~60 rows.
+ * Owns the aggregates of every states row — avg_chronic_absenteeism_rate, avg_student_teacher_ratio,
+ * avg_swd_pct, avg_ell_pct, avg_enrollment, avg_math_proficiency, avg_read_proficiency, avg_graduation_rate,
+ * avg_expenditure_per_pupil, avg_poverty_rate, total_districts, total_enrollment — and aggregates_updated_at /
+ * updated_at of the rows it changes; unchanged rows are not written.
+ *   - A state row other than '00' aggregates its districts with enrollment > 0; '00' aggregates every district
+ *     with enrollment > 0, including those without a state (state_fips NULL) or filed under '00', which count
+ *     only towards the nation. Negative district values count as NULL, whoever wrote them.
+ *   - Enrollment-weighted average of x = Σ(x·enrollment) ÷ Σ enrollment over the districts whose x is not NULL
+ *     (absenteeism, ratio, math, read, graduation, expenditure). avg_swd_pct = 100 × Σ spec_ed_students ÷
+ *     Σ enrollment over districts with spec_ed_students not NULL; avg_ell_pct likewise. avg_enrollment =
+ *     round(mean enrollment); avg_poverty_rate = unweighted mean of children_poverty_percent; total_districts
+ *     = count; total_enrollment = Σ enrollment.
+ *   - A state without such districts gets NULL averages and 0 / 0 totals, never stale values.
+ *   - Exact numeric arithmetic, one round(x, 2) at the end. Out of range: see compute_all_benchmarks.sql.
  */
 CREATE OR REPLACE FUNCTION compute_state_averages()
 RETURNS integer
