@@ -12,7 +12,7 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from .errors import UserError
-from .localpg import LocalCluster
+from .localpg import LocalCluster, claim_directory
 
 EMBEDDED_DBNAME = "district_benchmarks"
 PG_ENV_VARS = ("PGHOST", "PGHOSTADDR", "PGPORT", "PGDATABASE", "PGUSER", "PGSERVICE")
@@ -38,7 +38,7 @@ def embedded_home() -> Path:
 
 
 def embedded_cluster() -> LocalCluster:
-    return LocalCluster(embedded_home(), cron_database=EMBEDDED_DBNAME)
+    return LocalCluster(claim_directory(embedded_home()), cron_database=EMBEDDED_DBNAME)
 
 
 def resolve_conninfo(dsn: str | None) -> tuple[str, str]:

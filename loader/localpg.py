@@ -23,10 +23,45 @@ from psycopg.conninfo import make_conninfo
 from .errors import UserError
 
 PG_MAJOR_PREFERRED = "15"
+MARKER = ".district-benchmarks-cluster"     # in a directory the tool created for a cluster
+SUBDIR = "district-benchmarks"              # where a cluster goes inside an existing directory that is not ours
+# Characters PostgreSQL's configuration file cannot hold safely in a path (quoting, escapes, list separators).
+_UNSAFE_IN_CONF = set("'\\\",") | {chr(c) for c in range(32)} | {chr(127)}
+_SOCKET_PATH_MAX = 107                      # sun_path, less the terminating NUL
 
 
 class LocalPgError(UserError):
     """A local cluster could not be created, started or stopped."""
+
+
+def check_path(root: Path) -> None:
+    """LocalPgError unless root can be written into postgresql.conf and can hold the server's socket."""
+    text = str(root)
+    if _UNSAFE_IN_CONF & set(text):
+        raise LocalPgError(f"the cluster directory {text!r} contains a quote, backslash, comma or control character, "
+                           f"which PostgreSQL's configuration cannot hold safely; choose another path")
+    if len(text) + len("/.s.PGSQL.65535") > _SOCKET_PATH_MAX:
+        raise LocalPgError(f"the cluster directory {text!r} is too long for a Unix socket path "
+                           f"(at most {_SOCKET_PATH_MAX - len('/.s.PGSQL.65535')} characters); choose a shorter one")
+
+
+def is_ours(path: Path) -> bool:
+    """True when the tool created `path` for a cluster (its marker), or it holds a cluster the tool made."""
+    return (path / MARKER).exists() or (path / "data" / "PG_VERSION").exists()
+
+
+def claim_directory(home: Path) -> Path:
+    """Where a cluster asked for at `home` lives: home itself when it does not exist yet or is the tool's already;
+    otherwise (an existing directory of someone else's) a subdirectory of it that the tool creates, so nothing it
+    did not create ever gets its owner or mode changed."""
+    try:
+        if not home.exists() or is_ours(home):
+            return home
+        if not home.is_dir():
+            raise LocalPgError(f"{home} exists and is not a directory; choose another DISTRICT_BENCHMARKS_HOME")
+    except OSError as exc:
+        raise LocalPgError(f"cannot use {home} for the cluster: {exc.strerror or exc}") from None
+    return home / SUBDIR
 
 
 def find_bindir() -> Path:
@@ -117,7 +152,18 @@ class LocalCluster:
             raise LocalPgError(f"{args[0]} failed: {' | '.join(detail)} (log: {self.logfile})") from exc
 
     def _ensure_root(self) -> None:
-        self.root.mkdir(parents=True, exist_ok=True)
+        """Create root (and mark it as the tool's), or accept it when it is the tool's already. Only a directory the
+        tool created gets its owner and mode changed; anything else is refused (see claim_directory)."""
+        check_path(self.root)
+        if not self.root.exists():
+            try:
+                self.root.mkdir(parents=True)
+                (self.root / MARKER).write_text("created by district-benchmarks for its PostgreSQL cluster\n")
+            except OSError as exc:
+                raise LocalPgError(f"cannot create the cluster directory {self.root}: {exc.strerror or exc}") from None
+        elif not is_ours(self.root):
+            raise LocalPgError(f"{self.root} exists and was not created by district-benchmarks; refusing to take it "
+                               f"over (choose a new or empty path in DISTRICT_BENCHMARKS_HOME)")
         if self.user:
             pw = pwd.getpwnam(self.user)
             os.chown(self.root, pw.pw_uid, pw.pw_gid)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -214,3 +215,47 @@ def test_embedded_cluster_lifecycle_in_a_real_subprocess():
     finally:
         LocalCluster(home).destroy()
         base.rmdir()
+
+
+def _cli_with_home(home, *args):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PG") and k != "DATABASE_URL"}
+    env["DISTRICT_BENCHMARKS_HOME"] = str(home)
+    return subprocess.run([sys.executable, "-m", "loader", *args], env=env, capture_output=True, text=True,
+                          timeout=120)
+
+
+def test_an_existing_directory_is_never_taken_over():
+    """DISTRICT_BENCHMARKS_HOME naming a directory the tool did not create: its owner, mode and files stay as they
+    were; the cluster goes into a subdirectory the tool creates."""
+    base = Path(tempfile.mkdtemp(prefix="dbench-home-"))
+    os.chmod(base, 0o755)  # the postgres OS user must reach it when the tests run as root
+    home = base / "existing"
+    home.mkdir(mode=0o755)
+    (home / "keep.txt").write_text("mine")
+    before = home.stat()
+    try:
+        started = _cli_with_home(home, "db", "start")
+        assert started.returncode == 0, started.stderr
+        after = home.stat()
+        assert (after.st_uid, after.st_gid, after.st_mode) == (before.st_uid, before.st_gid, before.st_mode)
+        assert (home / "keep.txt").read_text() == "mine"
+        assert (home / "district-benchmarks" / "data" / "PG_VERSION").exists()
+        assert "running" in _cli_with_home(home, "db", "status").stdout
+    finally:
+        _cli_with_home(home, "db", "stop")
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.mark.parametrize("bad", ["it's", "line\nbreak", "a,b", "back\\slash"])
+def test_paths_unsafe_in_the_server_configuration_are_refused(tmp_path, bad):
+    res = _cli_with_home(tmp_path / bad / "home", "db", "start")
+    assert res.returncode == 1 and "Traceback" not in res.stderr
+    assert "configuration cannot hold" in res.stderr and len(res.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / bad).exists()
+
+
+@pytest.mark.parametrize("bad", ["/proc/dbench/home", "/dev/null/home"])
+def test_unusable_paths_are_one_line(bad):
+    res = _cli_with_home(bad, "db", "start")
+    assert res.returncode == 1 and "Traceback" not in res.stderr and len(res.stderr.strip().splitlines()) == 1
+    assert "cannot create the cluster directory" in res.stderr or "not a directory" in res.stderr
