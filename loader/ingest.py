@@ -65,7 +65,7 @@ class SliceError(RuntimeError):
 def parse_years(text: str) -> list[int]:
     years: set[int] = set()
     for part in (text or "").replace(" ", "").split(","):
-        m = re.fullmatch(r"(\d{4})(?:-(\d{4}))?", part)
+        m = re.fullmatch(r"([0-9]{4})(?:-([0-9]{4}))?", part)
         if not m:
             raise ValueError(f"--years: {text!r} is not YEAR, YEAR-YEAR or a comma list of those (e.g. 2015-2022)")
         lo, hi = int(m.group(1)), int(m.group(2) or m.group(1))
@@ -91,7 +91,7 @@ def parse_states(text: str) -> list[str] | None:
     if (text or "").strip().lower() == "all":
         return None
     tokens = [p.strip().upper() for p in text.split(",") if p.strip()]
-    bad = [t for t in tokens if not re.fullmatch(r"[A-Z]{2}|\d{1,2}", t)]
+    bad = [t for t in tokens if not re.fullmatch(r"[A-Z]{2}|[0-9]{1,2}", t)]
     if bad or not tokens:
         raise ValueError(f"--states: {', '.join(bad) or repr(text)} is not a postal abbreviation (CA) or FIPS "
                          f"code (06); use a comma list or all")
@@ -110,8 +110,8 @@ def resolve_states(tokens: list[str] | None, states: dict[str, str]) -> list[str
         else:
             bad.append(t)
     if bad:
-        raise IngestError(f"--states: no state {', '.join(bad)} in the states table "
-                          f"(known: {', '.join(sorted(states.values()))})")
+        raise IngestError(f"no state {', '.join(bad)} in the states table "
+                          f"(known: {', '.join(sorted(states.values()))})", option="--states")
     return sorted(set(out))
 
 

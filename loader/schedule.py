@@ -7,6 +7,7 @@ Jobs are identified by name (pg_cron upserts by job name and user), so schedulin
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import psycopg
@@ -15,10 +16,29 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.rows import dict_row
 
 from .db import DatabaseError, connect
+from .errors import UserError
 
 JOB_NAME = "district-benchmarks"
 CLEANUP_SUFFIX = "-cleanup"
 COMMAND = "SELECT compute_all_benchmarks()"
+
+
+_FIELD = re.compile(r"[0-9A-Za-z*/,\-]+")
+_MACROS = {"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@hourly", "@reboot"}
+
+
+def check_schedule(cron_expr: str, name: str) -> None:
+    """UserError unless cron_expr is five cron fields (or a @macro, or 'N seconds') and name is a usable job name."""
+    fields = cron_expr.split()
+    ok = ((len(fields) == 5 and all(_FIELD.fullmatch(f) for f in fields))
+          or (len(fields) == 1 and fields[0].lower() in _MACROS)
+          or (len(fields) == 2 and fields[0].isascii() and fields[0].isdigit() and 1 <= int(fields[0]) <= 59
+              and fields[1] in ("second", "seconds")))
+    if not ok:
+        raise UserError(f"{cron_expr!r} is not a cron schedule: five fields (minute hour day month weekday, e.g. "
+                        f"'0 6 * * *'), a macro such as @daily, or 'N seconds'", option="--cron")
+    if not name.strip() or not name.isprintable() or len(name) > 60:
+        raise UserError("the job name must be 1-60 printable characters", option="--name")
 
 
 class CronUnavailable(DatabaseError):
@@ -57,8 +77,15 @@ def locate(conninfo: str) -> CronTarget:
 
 
 def schedule(conninfo: str, cron_expr: str, name: str = JOB_NAME, keep_days: int | None = 30) -> dict:
-    """Create or update the job (and, with keep_days, a daily job trimming its run history)."""
+    """Create or update the job (and, with keep_days, a daily job trimming its run history). Refuses a database
+    that is not migrated: the job would fail every night."""
+    check_schedule(cron_expr, name)
     t = locate(conninfo)
+    with connect(conninfo, autocommit=True) as conn:
+        if not conn.execute("SELECT to_regprocedure('public.compute_all_benchmarks(boolean)') IS NOT NULL"
+                            ).fetchone()[0]:
+            raise UserError("compute_all_benchmarks() is not installed in this database; run "
+                            "`district-benchmarks migrate` before scheduling it")
     with connect(t.cron_conninfo, autocommit=True) as conn:
         try:
             job_id = conn.execute(

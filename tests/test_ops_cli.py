@@ -13,6 +13,7 @@ import psycopg
 import pytest
 from click.testing import CliRunner
 
+from loader import paths
 from loader.cli import cli
 from loader.localpg import LocalCluster
 
@@ -117,7 +118,34 @@ def test_schedule_is_idempotent_by_name_and_unschedule_is_quiet(runner, dsn, pg_
 
 def test_schedule_rejects_bad_cron_expression(runner, dsn):
     res = runner.invoke(cli, ["schedule", "--cron", "every day", "--name", "x-bad", "--dsn", dsn])
-    assert res.exit_code == 1 and "invalid cron schedule" in res.output
+    assert res.exit_code == 2 and "not a cron schedule" in res.output
+    res = runner.invoke(cli, ["schedule", "--cron", "0 6 * * * ; DROP TABLE districts", "--name", "x-bad",
+                              "--dsn", dsn])
+    assert res.exit_code == 2 and "not a cron schedule" in res.output
+    res = runner.invoke(cli, ["schedule", "--cron", "99 6 * * *", "--name", "x-bad", "--dsn", dsn])
+    assert res.exit_code == 1 and "invalid cron schedule" in res.output       # pg_cron's own check
+    res = runner.invoke(cli, ["schedule", "--name", "", "--dsn", dsn])
+    assert res.exit_code == 2 and "job name" in res.output
+
+
+def test_schedule_refuses_a_database_that_is_not_migrated(runner, empty_dsn):
+    res = runner.invoke(cli, ["schedule", "--name", "x-empty", "--dsn", empty_dsn])
+    assert res.exit_code == 1 and "district-benchmarks migrate" in res.output
+
+
+@pytest.mark.parametrize("args", [
+    ["--states", "\uff16"], ["--years", "\uff12\uff10\uff12\uff12"], ["--years", "\u0662\u0660\u0662\u0662"],
+    ["--timeout", "nan"], ["--deadline", "nan"], ["--timeout", "inf"], ["--backoff", "inf"],
+])
+def test_ingest_refuses_non_ascii_digits_and_non_finite_numbers(runner, args):
+    res = runner.invoke(cli, ["ingest", *args, "--dsn", "host=/nonexistent dbname=x"])
+    assert res.exit_code == 2, res.output
+    assert args[0] in res.output
+
+
+def test_an_unknown_state_is_a_usage_error(runner, dsn):
+    res = runner.invoke(cli, ["ingest", "--states", "ZZ", "--from-dir", str(paths.sample_dir()), "--dsn", dsn])
+    assert res.exit_code == 2 and "no state ZZ" in res.output
 
 
 def test_not_migrated_database_is_one_line(runner, empty_dsn):

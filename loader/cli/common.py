@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -64,3 +65,15 @@ def value_callback(parser: Callable[[str], Any]) -> Callable[[click.Context, cli
         except ValueError as exc:
             raise click.BadParameter(str(exc).split(": ", 1)[-1]) from None
     return callback
+
+
+class FiniteFloat(click.FloatRange):
+    """A float within a range that is also finite: nan and inf are refused (nan compares false with any bound)."""
+
+    name = "finite float"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return number

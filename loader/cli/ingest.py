@@ -15,7 +15,7 @@ from ..db import connect
 from ..ingest import BATCH_SLICES, DEFAULT_YEARS, IngestRequest, parse_sources, parse_states, parse_years, run_ingest
 from ..pipeline import run_pipeline
 from ..sources import SOURCE_NAMES
-from .common import dsn_option, handle_errors, resolve_dsn, value_callback
+from .common import FiniteFloat, dsn_option, handle_errors, resolve_dsn, value_callback
 from .render import IngestDisplay, console, print_ingest_outcome, render_states, render_summary
 
 INGEST_OPTIONS: list[Callable[[Callable[..., Any]], Callable[..., Any]]] = [
@@ -40,13 +40,13 @@ INGEST_OPTIONS: list[Callable[[Callable[..., Any]], Callable[..., Any]]] = [
                  help="Replay pages saved with --save-raw instead of the network."),
     click.option("--sample", is_flag=True,
                  help="Ingest the bundled offline sample (synthetic data for HI, DE and OR) instead of the API."),
-    click.option("--timeout", type=click.FloatRange(0.01), default=60.0, show_default=True,
+    click.option("--timeout", type=FiniteFloat(0.01), default=60.0, show_default=True,
                  envvar="DISTRICT_BENCHMARKS_HTTP_TIMEOUT", help="Read timeout of a request, seconds."),
-    click.option("--deadline", type=click.FloatRange(0.01), default=300.0, show_default=True,
+    click.option("--deadline", type=FiniteFloat(0.01), default=300.0, show_default=True,
                  envvar="DISTRICT_BENCHMARKS_HTTP_DEADLINE", help="Wall-clock limit of one request, seconds."),
     click.option("--retries", type=click.IntRange(0, 20), default=5, show_default=True,
                  envvar="DISTRICT_BENCHMARKS_HTTP_RETRIES", help="Retries of a failed request."),
-    click.option("--backoff", type=click.FloatRange(0), default=1.0, show_default=True,
+    click.option("--backoff", type=FiniteFloat(0), default=1.0, show_default=True,
                  envvar="DISTRICT_BENCHMARKS_HTTP_BACKOFF",
                  help="First retry backoff, seconds (doubles each time, plus up to as much jitter)."),
     dsn_option,
