@@ -7,12 +7,16 @@
   function change ships without a migration. Their checksums are kept in schema_functions so that the
   run can say what changed.
 - A session advisory lock serialises concurrent migrators: the second waits, then finds nothing to do.
-- The functions' schema is checked: the compute functions are SECURITY DEFINER, so a schema in which roles other
-  than its owner can CREATE is a privilege-escalation path; the result carries a warning that says how to fix it.
+- The functions' schema is checked first: the compute functions are SECURITY DEFINER, so a schema in which roles
+  other than its owner can CREATE is a privilege-escalation path. migrate refuses it (one line with the REVOKE
+  that fixes it) unless allow_writable_schema, and then still warns.
+- A migration that fails on a duplicate object or key (two databases of one cluster creating the same cluster-wide
+  role at once) is rolled back and tried again: the second try sees what the other committed.
 """
 from __future__ import annotations
 
 import hashlib
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,6 +40,9 @@ CREATE TABLE IF NOT EXISTS schema_functions (
     installed_at timestamptz NOT NULL DEFAULT now()
 );
 """
+
+
+RACE_ATTEMPTS = 3
 
 
 class MigrationError(UserError):
@@ -81,7 +88,7 @@ def _sql_files(directory: Path, required: bool = True) -> list[Path]:
 
 
 def migrate(conn: psycopg.Connection, migrations: Path | None = None, functions: Path | None = None,
-            echo=lambda msg: None) -> MigrateResult:
+            echo=lambda msg: None, allow_writable_schema: bool = False) -> MigrateResult:
     """Apply pending migrations and reinstall functions on `conn` (which must be in autocommit mode)."""
     packaged = functions is None
     migrations = migrations or paths.migrations_dir()
@@ -89,6 +96,11 @@ def migrate(conn: psycopg.Connection, migrations: Path | None = None, functions:
     if not conn.autocommit:
         raise ValueError("migrate() needs an autocommit connection: each migration is its own transaction")
     result = MigrateResult()
+    writable = writable_schema_warnings(conn)
+    if writable and not allow_writable_schema:
+        raise MigrationError(writable[0].replace("fix it with", "nothing was installed; fix it with", 1)
+                             + " (or pass --allow-writable-schema to install all the same)")
+    result.warnings += writable
     conn.execute("SELECT pg_advisory_lock(%s)", (MIGRATE_LOCK_KEY,))
     try:
         with conn.transaction():
@@ -100,7 +112,6 @@ def migrate(conn: psycopg.Connection, migrations: Path | None = None, functions:
         if packaged and result.sql_version not in (None, SQL_VERSION):
             result.warnings.append(f"the installed SQL functions are version {result.sql_version}, but this "
                                    f"package ships {SQL_VERSION}")
-        result.warnings += writable_schema_warnings(conn)
     finally:
         conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATE_LOCK_KEY,))
     return result
@@ -124,14 +135,21 @@ def _apply_migrations(conn, files: list[Path], result: MigrateResult, echo) -> N
         if path.name in applied:
             continue
         echo(f"applying {path.name}")
-        try:
-            with conn.transaction():
-                conn.execute(path.read_text(encoding="utf-8"))
-                conn.execute("INSERT INTO schema_migrations (name, checksum) VALUES (%s, %s)",
-                             (path.name, _checksum(path)))
-        except psycopg.Error as exc:
-            raise MigrationError(f"migration {path.name} failed and was rolled back: "
-                                 f"{str(exc).strip().splitlines()[0]}") from exc
+        for attempt in range(1, RACE_ATTEMPTS + 1):
+            try:
+                with conn.transaction():
+                    conn.execute(path.read_text(encoding="utf-8"))
+                    conn.execute("INSERT INTO schema_migrations (name, checksum) VALUES (%s, %s)",
+                                 (path.name, _checksum(path)))
+                break
+            except (psycopg.errors.UniqueViolation, psycopg.errors.DuplicateObject) as exc:
+                if attempt == RACE_ATTEMPTS:
+                    raise MigrationError(f"migration {path.name} failed and was rolled back: "
+                                         f"{str(exc).strip().splitlines()[0]}") from exc
+                time.sleep(0.2 * attempt)       # another database's migrator created the same role: try again
+            except psycopg.Error as exc:
+                raise MigrationError(f"migration {path.name} failed and was rolled back: "
+                                     f"{str(exc).strip().splitlines()[0]}") from exc
         result.applied.append(path.name)
 
 

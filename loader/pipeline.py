@@ -33,10 +33,11 @@ class RunOutcome:
     states: list[dict]            # report.state_summary()
 
 
-def run_pipeline(conninfo: str, request: IngestRequest, progress: RunProgress) -> RunOutcome:
+def run_pipeline(conninfo: str, request: IngestRequest, progress: RunProgress,
+                 allow_writable_schema: bool = False) -> RunOutcome:
     progress.stage("migrate")
     with connect(conninfo, autocommit=True) as conn:
-        migrated = migrate(conn, echo=progress.note)
+        migrated = migrate(conn, echo=progress.note, allow_writable_schema=allow_writable_schema)
     progress.stage("ingest")
     ingested = run_ingest(conninfo, request, progress)
     progress.stage("compute")

@@ -5,6 +5,7 @@ import shutil
 import subprocess
 import sys
 import threading
+import uuid
 from pathlib import Path
 
 import psycopg
@@ -68,22 +69,65 @@ def test_second_migrate_changes_nothing_and_says_so(empty_dsn):
     assert len(before) > 100  # the snapshot really sees the schema
 
 
-def test_a_schema_others_can_create_in_is_warned_about(empty_dsn):
-    """Definer functions in a schema any role can CREATE in are a privilege-escalation path: migrate says so,
-    with the fix, and still installs; once revoked, no warning."""
-    def schema_warnings(conn):
-        return [w for w in migrate(conn).warnings if "CREATE" in w]
+def test_a_schema_others_can_create_in_is_refused_unless_allowed(empty_dsn):
+    """Definer functions in a schema any role can CREATE in are a privilege-escalation path: migrate refuses (one
+    line with the fix, nothing installed) unless told to go ahead, and then still warns; once revoked, all is
+    quiet."""
+    def cli(*args):
+        return subprocess.run([sys.executable, "-m", "loader", "migrate", "--dsn", empty_dsn, *args],
+                              capture_output=True, text=True, timeout=120)
 
     with psycopg.connect(empty_dsn, autocommit=True) as conn:
-        assert schema_warnings(conn) == []
         conn.execute("GRANT CREATE ON SCHEMA public TO PUBLIC")
-        warned = schema_warnings(conn)
-        assert len(warned) == 1 and "REVOKE CREATE ON SCHEMA public FROM PUBLIC" in warned[0]
-        res = subprocess.run([sys.executable, "-m", "loader", "migrate", "--dsn", empty_dsn], capture_output=True,
-                             text=True, timeout=120)
-        assert res.returncode == 0 and "REVOKE CREATE ON SCHEMA public FROM PUBLIC" in res.stderr
+        with pytest.raises(MigrationError, match="REVOKE CREATE ON SCHEMA public FROM PUBLIC"):
+            migrate(conn)
+        assert conn.execute("SELECT to_regclass('public.districts')").fetchone()[0] is None
+        refused = cli()
+        assert refused.returncode == 1 and "REVOKE CREATE ON SCHEMA public FROM PUBLIC" in refused.stderr
+        assert len(refused.stderr.strip().splitlines()) == 1
+        allowed = cli("--allow-writable-schema")
+        assert allowed.returncode == 0 and "warning: roles other than its owner can CREATE" in allowed.stderr
         conn.execute("REVOKE CREATE ON SCHEMA public FROM PUBLIC")
-        assert schema_warnings(conn) == []
+        assert [w for w in migrate(conn).warnings if "CREATE" in w] == []
+
+
+def test_a_role_created_concurrently_by_another_database_is_tolerated(empty_dsn, pg_admin, tmp_path):
+    """Two databases of one cluster migrating at once both create the same cluster-wide role: the one that loses
+    the race sees a duplicate key in pg_authid, and tries the migration again instead of failing."""
+    role = f"dbench_race_{uuid.uuid4().hex[:8]}"
+    (tmp_path / "migrations").mkdir()
+    (tmp_path / "migrations" / "0001_role.sql").write_text(
+        f"DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{role}') THEN "
+        f"CREATE ROLE {role} NOLOGIN; END IF; END $$;")
+    other = psycopg.connect(pg_admin)
+    try:
+        other.execute(f"CREATE ROLE {role} NOLOGIN")          # not committed yet: the other migrator's role
+        box = {}
+
+        def run():
+            try:
+                with psycopg.connect(empty_dsn, autocommit=True) as conn:
+                    box["result"] = migrate(conn, tmp_path / "migrations", tmp_path / "functions")
+            except Exception as exc:  # noqa: BLE001 - reported below
+                box["error"] = exc
+
+        t = threading.Thread(target=run)
+        t.start()
+        with psycopg.connect(pg_admin, autocommit=True) as watch:      # wait until it blocks on the role's key
+            for _ in range(200):
+                if watch.execute("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                                 "AND query LIKE %s", (f"%{role}%",)).fetchone()[0]:
+                    break
+                threading.Event().wait(0.05)
+        other.commit()
+        t.join(60)
+        assert "error" not in box, box.get("error")
+        assert box["result"].applied == ["0001_role.sql"]
+    finally:
+        other.rollback()
+        other.autocommit = True
+        other.execute(f"DROP ROLE IF EXISTS {role}")
+        other.close()
 
 
 def _copy_db_dir(tmp_path: Path) -> Path:

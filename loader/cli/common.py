@@ -25,6 +25,12 @@ def dsn_option(f: F) -> F:
              "on the command line.")(f)
 
 
+ALLOW_WRITABLE_SCHEMA = click.option(
+    "--allow-writable-schema", is_flag=True, envvar="DISTRICT_BENCHMARKS_ALLOW_WRITABLE_SCHEMA",
+    help="Install even when roles other than the schema's owner can CREATE in it (a privilege-escalation path "
+         "for SECURITY DEFINER functions; better: REVOKE CREATE ON SCHEMA public FROM PUBLIC).")
+
+
 def resolve_dsn(dsn: str | None) -> str:
     """The conninfo chosen by --dsn / DATABASE_URL / PG* / the embedded cluster."""
     return resolve_conninfo(dsn)[0]

@@ -7,19 +7,21 @@ import click
 
 from ..db import connect, embedded_cluster, resolve_conninfo
 from ..migrate import migrate
-from .common import dsn_option, handle_errors, resolve_dsn
+from .common import ALLOW_WRITABLE_SCHEMA, dsn_option, handle_errors, resolve_dsn
 
 
 @click.command("migrate")
+@ALLOW_WRITABLE_SCHEMA
 @dsn_option
 @handle_errors
-def migrate_cmd(dsn: str | None) -> None:
+def migrate_cmd(allow_writable_schema: bool, dsn: str | None) -> None:
     """Apply pending migrations, then (re)install the SQL functions. Safe to run any number of times.
 
     Example: DATABASE_URL=postgresql://me@db.example/edu district-benchmarks migrate
     """
     with connect(resolve_dsn(dsn), autocommit=True) as conn:
-        result = migrate(conn, echo=lambda m: click.echo(f"  {m}", err=True))
+        result = migrate(conn, echo=lambda m: click.echo(f"  {m}", err=True),
+                         allow_writable_schema=allow_writable_schema)
     for warning in result.warnings:
         click.echo(f"warning: {warning}", err=True)
     click.echo(result.summary())

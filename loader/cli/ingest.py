@@ -15,7 +15,7 @@ from ..db import connect
 from ..ingest import BATCH_SLICES, DEFAULT_YEARS, IngestRequest, parse_sources, parse_states, parse_years, run_ingest
 from ..pipeline import run_pipeline
 from ..sources import SOURCE_NAMES
-from .common import FiniteFloat, dsn_option, handle_errors, resolve_dsn, value_callback
+from .common import ALLOW_WRITABLE_SCHEMA, FiniteFloat, dsn_option, handle_errors, resolve_dsn, value_callback
 from .render import IngestDisplay, console, print_ingest_outcome, render_states, render_summary
 
 INGEST_OPTIONS: list[Callable[[Callable[..., Any]], Callable[..., Any]]] = [
@@ -101,8 +101,9 @@ def ingest(ctx: click.Context, dsn: str | None, compute: bool, **options: Any) -
 
 @click.command("run")
 @ingest_options
+@ALLOW_WRITABLE_SCHEMA
 @handle_errors
-def run(dsn: str | None, **options: Any) -> None:
+def run(dsn: str | None, allow_writable_schema: bool, **options: Any) -> None:
     """The main job: migrate, ingest (same options as `ingest`), compute_all_benchmarks(), and a summary of the
     states. Resumable: rerun after a failure and finished slices are skipped.
 
@@ -110,7 +111,7 @@ def run(dsn: str | None, **options: Any) -> None:
     """
     request = make_request(**options)
     display = IngestDisplay()
-    outcome = run_pipeline(resolve_dsn(dsn), request, display)
+    outcome = run_pipeline(resolve_dsn(dsn), request, display, allow_writable_schema=allow_writable_schema)
     click.echo(outcome.migrated.summary())
     for warning in outcome.migrated.warnings:
         click.echo(f"warning: {warning}", err=True)
