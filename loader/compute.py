@@ -1,6 +1,9 @@
 """Running the benchmark functions: compute_all_benchmarks(), or single steps, and logging a failed run."""
 from __future__ import annotations
 
+import psycopg
+from psycopg.types.json import Jsonb
+
 from .db import connect
 from .errors import UserError
 
@@ -11,33 +14,54 @@ STEP_FUNCTIONS = {  # single steps, in run order
 }
 
 
-def log_failure(conninfo: str, source: str, exc: BaseException) -> None:
-    """Record a failed run in data_refresh_logs (the run's own transaction was rolled back with its log row)."""
+def _log_start(conn, steps: list[str]) -> int | None:
+    """A 'running' row for the run, committed at once (conn is autocommit), so a run that is killed leaves a trace;
+    None when this role may not write the log (the run itself logs what it can)."""
     try:
-        with connect(conninfo, autocommit=True) as conn:
-            conn.execute(
-                "INSERT INTO data_refresh_logs (data_source, status, error_message, completed_at) "
-                "VALUES (%s, 'failed', %s, now())", (source, str(exc).strip()[:2000]))
-    except Exception:  # noqa: BLE001 - the original error matters more than the log row
+        return conn.execute(
+            "INSERT INTO data_refresh_logs (data_source, status, details) VALUES ('compute_benchmarks', 'running', "
+            "jsonb_build_object('pid', pg_backend_pid(), 'steps', %s::text[])) RETURNING id", (steps,)).fetchone()[0]
+    except psycopg.errors.InsufficientPrivilege:
+        return None
+
+
+def _log_failure(conn, log_id: int | None, exc: BaseException) -> None:
+    """The run's row becomes 'failed' with the error (its own transaction was rolled back with its log row)."""
+    if log_id is None:
+        return
+    try:
+        conn.execute("UPDATE data_refresh_logs SET status = 'failed', error_message = %s, completed_at = now() "
+                     "WHERE id = %s", (str(exc).strip()[:2000], log_id))
+    except psycopg.Error:           # the original error matters more than the log row
         pass
 
 
 def run_compute(conninfo: str, steps: list[str] | None = None, refresh_current: bool = True) -> dict:
     """Run compute_all_benchmarks() (no steps) or the named steps in one transaction; return the summary
-    (compute_all_benchmarks()'s jsonb, or {function: rows changed} for steps). A failure is logged, then raised."""
-    with connect(conninfo) as conn:
+    (compute_all_benchmarks()'s jsonb, or {function: rows changed} for steps).
+
+    The run is logged as 'running' when it starts. compute_all_benchmarks() writes its own log row, so on success
+    the 'running' row is deleted in the run's transaction; single steps turn it into 'success' with their
+    summary. A failure marks it 'failed' and is raised."""
+    with connect(conninfo, autocommit=True) as conn:
+        log_id = _log_start(conn, list(steps or []))
         try:
-            if not steps:
-                summary = conn.execute("SELECT compute_all_benchmarks(%s)", (refresh_current,)).fetchone()[0]
-            else:
-                summary = {}
-                for step in steps:
-                    fn = STEP_FUNCTIONS[step]
-                    summary[fn] = conn.execute(f"SELECT {fn}()").fetchone()[0]
-            conn.commit()
+            with conn.transaction():
+                if not steps:
+                    summary = conn.execute("SELECT compute_all_benchmarks(%s)", (refresh_current,)).fetchone()[0]
+                    if log_id is not None:
+                        conn.execute("DELETE FROM data_refresh_logs WHERE id = %s", (log_id,))
+                else:
+                    summary = {}
+                    for step in steps:
+                        fn = STEP_FUNCTIONS[step]
+                        summary[fn] = conn.execute(f"SELECT {fn}()").fetchone()[0]
+                    if log_id is not None:
+                        conn.execute("UPDATE data_refresh_logs SET status = 'success', completed_at = now(), "
+                                     "records_updated = %s, details = %s WHERE id = %s",
+                                     (sum(summary.values()), Jsonb(summary), log_id))
         except Exception as exc:
-            conn.rollback()
-            log_failure(conninfo, "compute_benchmarks", exc)
+            _log_failure(conn, log_id, exc)
             raise
     return summary
 

@@ -544,8 +544,22 @@ def _one_line(exc: BaseException) -> str:
     return first[:500]
 
 
-def write_refresh_logs(conn, plan: Plan, args: dict) -> None:
-    """One data_refresh_logs row per source of the run."""
+def start_refresh_logs(conn, plan: Plan) -> dict[str, int]:
+    """One 'running' data_refresh_logs row per source, committed at once (conn is autocommit), so a run that is
+    killed leaves a trace (report.run_status shows it as interrupted once its process is gone). -> source: id."""
+    ids = {}
+    for rep in plan.reports.values():
+        ids[rep.name] = conn.execute(
+            "INSERT INTO data_refresh_logs (data_source, status, started_at, details) "
+            "VALUES (%s, 'running', to_timestamp(%s), jsonb_build_object('pid', pg_backend_pid())) RETURNING id",
+            (rep.name, rep.started_at)).fetchone()[0]
+    return ids
+
+
+def finish_refresh_logs(conn, plan: Plan, ids: dict[str, int], aborted: str | None, args: dict) -> None:
+    """Complete each source's row: failed when a slice failed or the run stopped (aborted: why), skipped when
+    nothing was fetched (every slice landed before, or none was planned), else success; details hold the run's
+    figures."""
     for rep in plan.reports.values():
         failures = [{"year": r.slice.key.year, "state": r.slice.abbrev, "error": r.error} for r in rep.failed]
         details = {
@@ -558,17 +572,16 @@ def write_refresh_logs(conn, plan: Plan, args: dict) -> None:
             "counts": _jsonable({k: v for k, v in rep.counts.items() if isinstance(v, int)}),
             "failures": failures,
         }
+        status = "failed" if rep.failed or aborted else "success" if rep.done else "skipped"
+        error = aborted or ((f"{len(rep.failed)} slice(s) failed; first: {rep.failed[0].slice.label()}: "
+                             f"{rep.failed[0].error}") if rep.failed else None)
         conn.execute("""
-            INSERT INTO data_refresh_logs (data_source, records_updated, records_failed, status, error_message,
-                                           started_at, completed_at, details)
-            VALUES (%s, %s, %s, %s, %s, to_timestamp(%s), now(), %s)""",
-                     (rep.name, rep.inserted + rep.updated, records_skipped(rep.counts),
-                      "failed" if rep.failed else "success",
-                      (f"{len(rep.failed)} slice(s) failed; first: {rep.failed[0].slice.label()}: "
-                       f"{rep.failed[0].error}") if rep.failed else None,
-                      rep.started_at, Jsonb(details)))
-
-
+            UPDATE data_refresh_logs
+               SET records_updated = %s, records_failed = %s, status = %s, error_message = %s, completed_at = now(),
+                   details = %s
+             WHERE id = %s""",
+                     (rep.inserted + rep.updated, records_skipped(rep.counts), status, error, Jsonb(details),
+                      ids[rep.name]))
 
 
 # ------------------------------------------------------------------------------------------------ the command
@@ -655,13 +668,18 @@ def run_ingest(conninfo: str, request: IngestRequest, progress: IngestProgress |
                 runner = Ingest(lambda: connect(conninfo, autocommit=True), client, refresh=request.refresh,
                                 concurrency=request.concurrency, batch_slices=request.batch_slices)
                 runner.states = state_map
+                log_ids = start_refresh_logs(conn, plan)
+                aborted = None
                 try:
                     progress.planned(plan, client.base_url)
                     runner.run(plan, progress)
+                except BaseException as exc:
+                    aborted = f"the run stopped: {type(exc).__name__}: {exc}"[:500]
+                    raise
                 finally:
                     progress.finished()
                     runner.close()
-                    write_refresh_logs(conn, plan, {
+                    finish_refresh_logs(conn, plan, log_ids, aborted, {
                         "years": format_years(request.years),
                         "states": "all" if request.states is None else ",".join(request.states),
                         "refresh": request.refresh, "api": client.base_url})

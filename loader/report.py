@@ -60,11 +60,23 @@ def state_summary(conn) -> list[dict]:
         " ORDER BY fips = '00' DESC, abbrev").fetchall()
 
 
+# A run still 'running' whose process is gone was interrupted (killed, or its connection lost).
+RUNS = """
+SELECT l.id, l.data_source,
+       CASE WHEN l.status = 'running' AND NOT EXISTS (
+                SELECT 1 FROM pg_stat_activity a
+                 WHERE a.pid = (l.details ->> 'pid')::int AND a.backend_start <= l.started_at)
+            THEN 'interrupted' ELSE l.status END AS status,
+       l.records_updated, l.records_failed, l.started_at, l.completed_at, l.error_message
+  FROM data_refresh_logs l
+ ORDER BY l.started_at DESC, l.id DESC
+ LIMIT %s
+"""
+
+
 def run_status(conn, limit: int = 10) -> dict:
     conn.row_factory = dict_row
-    runs = conn.execute(
-        "SELECT id, data_source, status, records_updated, records_failed, started_at, completed_at, error_message "
-        "  FROM data_refresh_logs ORDER BY started_at DESC, id DESC LIMIT %s", (limit,)).fetchall()
+    runs = conn.execute(RUNS, (limit,)).fetchall()
     coverage = conn.execute(
         "SELECT metric, count(value) AS with_value, count(quartile_state) AS with_tier, "
         "       count(trend_3yr) AS with_trend FROM district_benchmarks GROUP BY metric").fetchall()

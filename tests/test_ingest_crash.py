@@ -2,6 +2,7 @@
 as an uninterrupted run: nothing lost, nothing doubled, finished slices not fetched again."""
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -48,6 +49,12 @@ def test_sigkill_mid_ingest_then_rerun_equals_an_uninterrupted_run(dsn, pg_admin
         landed_before = done_slices(dsn)
         with psycopg.connect(dsn) as c:
             total = c.execute("SELECT count(*) FROM ingest_slices").fetchone()[0]
+            # the killed run left its trace: rows logged as running, shown by `status` as interrupted
+            assert {s for s, in c.execute("SELECT DISTINCT status FROM data_refresh_logs")} == {"running"}
+        shown = subprocess.run([sys.executable, "-m", "loader", "status", "--json", "--dsn", dsn], cwd=REPO,
+                               capture_output=True, text=True, timeout=60)
+        assert shown.returncode == 0, shown.stderr
+        assert {r["status"] for r in json.loads(shown.stdout)["runs"]} == {"interrupted"}
         seen = len(api.log)
 
         api.delay = 0

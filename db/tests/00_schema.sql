@@ -1,6 +1,6 @@
 -- Schema contract of SPEC §1: every table, column, type, key, check constraint and the seeded states.
 BEGIN;
-SELECT plan(134);
+SELECT plan(135);
 
 -- states
 SELECT has_table('public', 'states', 'states exists');
@@ -147,8 +147,10 @@ SELECT lives_ok($$INSERT INTO districts (leaid, state_fips, swd_pct_quartile_sta
 SELECT throws_ok($$INSERT INTO districts (leaid, state_fips) VALUES ('0100003', '99')$$,
     '23503', NULL, 'a district in an unknown state is refused');
 SELECT throws_ok($$INSERT INTO districts (leaid) VALUES ('12AB')$$, '23514', NULL, 'leaid must be 7 digits');
-SELECT throws_ok($$INSERT INTO data_refresh_logs (data_source, status) VALUES ('x', 'running')$$,
-    '23514', NULL, 'refresh log status is success or failed');
+SELECT throws_ok($$INSERT INTO data_refresh_logs (data_source, status) VALUES ('x', 'done')$$,
+    '23514', NULL, 'refresh log status is running, success, failed or skipped');
+SELECT lives_ok($$INSERT INTO data_refresh_logs (data_source, status) VALUES ('x', 'running')$$,
+    'a run is logged as running when it starts');
 
 -- seeded rows
 SELECT results_eq($$SELECT abbrev, name FROM states WHERE fips = '00'$$,
