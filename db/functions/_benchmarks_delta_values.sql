@@ -24,9 +24,9 @@
  *     changed = the values differ from the stored ones.
  */
 -- the function's name before 1.1.4; dropped so an existing database loses it (idempotent, same transaction)
-DROP FUNCTION IF EXISTS benchmarks_delta_values();
+DROP FUNCTION IF EXISTS public.benchmarks_delta_values();
 
-CREATE OR REPLACE FUNCTION _benchmarks_delta_values()
+CREATE OR REPLACE FUNCTION public._benchmarks_delta_values()
 RETURNS TABLE (leaid varchar(7),
                absenteeism_vs_state numeric, absenteeism_vs_national numeric,
                graduation_vs_state numeric, graduation_vs_national numeric,
@@ -44,14 +44,14 @@ RETURNS TABLE (leaid varchar(7),
 LANGUAGE plpgsql
 ROWS 20000  -- about one row per US district: the planner then joins the result by hashing, not row by row
 VOLATILE
-SET search_path = pg_catalog, public, pg_temp
+SET search_path = pg_catalog, pg_temp
 SET jit = off
 SET work_mem = '64MB'
 SET max_parallel_workers_per_gather = 0
 AS $function$
 #variable_conflict use_column
 BEGIN
-    PERFORM pg_advisory_xact_lock(_benchmarks_lock_key());
+    PERFORM pg_advisory_xact_lock(public._benchmarks_lock_key());
 
     RETURN QUERY
     WITH vals AS MATERIALIZED (
@@ -73,7 +73,7 @@ BEGIN
                        CASE WHEN d.math_proficiency_pct >= 0     THEN d.math_proficiency_pct END     AS math,
                        CASE WHEN d.read_proficiency_pct >= 0     THEN d.read_proficiency_pct END     AS read,
                        CASE WHEN d.expenditure_per_pupil >= 0    THEN d.expenditure_per_pupil END    AS expenditure
-                  FROM districts d
+                  FROM public.districts d
                   JOIN pg_temp.benchmarks_district_values p ON p.leaid = d.leaid
                 OFFSET 0  -- each value cleaned once, though the keys read it again
                ) v
@@ -133,8 +133,8 @@ BEGIN
                width_bucket(v.expenditure_key, s.expenditure) + width_bucket(v.expenditure_key - 1, s.expenditure) AS expenditure_pos
           FROM vals v
           LEFT JOIN sorted s ON s.state_fips = v.state_fips
-          LEFT JOIN states st ON st.fips = v.state_fips
-          LEFT JOIN states us ON us.fips = '00'
+          LEFT JOIN public.states st ON st.fips = v.state_fips
+          LEFT JOIN public.states us ON us.fips = '00'
         OFFSET 0  -- see above
     ),
     computed AS (
@@ -229,8 +229,8 @@ BEGIN
                 f.ell_pct_quartile_state::varchar, f.math_proficiency_quartile_state::varchar,
                 f.read_proficiency_quartile_state::varchar, f.expenditure_pp_quartile_state::varchar)
       FROM computed f
-      JOIN districts o ON o.leaid = f.leaid;  -- the stored values, joined after the sorts (narrower rows)
+      JOIN public.districts o ON o.leaid = f.leaid;  -- the stored values, joined after the sorts (narrower rows)
 END
 $function$;
 
-REVOKE ALL ON FUNCTION _benchmarks_delta_values() FROM PUBLIC;
+REVOKE ALL ON FUNCTION public._benchmarks_delta_values() FROM PUBLIC;

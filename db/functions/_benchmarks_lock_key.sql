@@ -8,17 +8,17 @@
  * 'advisory', classid / objid = the high / low 32 bits of the key.
  */
 -- the function's name before 1.1.4; dropped so an existing database loses it (idempotent, same transaction)
-DROP FUNCTION IF EXISTS benchmarks_lock_key();
+DROP FUNCTION IF EXISTS public.benchmarks_lock_key();
 
-CREATE OR REPLACE FUNCTION _benchmarks_lock_key()
+CREATE OR REPLACE FUNCTION public._benchmarks_lock_key()
 RETURNS bigint
 LANGUAGE sql
 IMMUTABLE
 PARALLEL SAFE
-SET search_path = pg_catalog, public, pg_temp
+SET search_path = pg_catalog, pg_temp
 AS $function$
     SELECT ('x' || left(encode(sha256(convert_to('district-benchmarks:compute', 'UTF8')), 'hex'), 16))::bit(64)::bigint
 $function$;
 
-REVOKE ALL ON FUNCTION _benchmarks_lock_key() FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION _benchmarks_lock_key() TO district_benchmarks_operator, district_benchmarks_reader;
+REVOKE ALL ON FUNCTION public._benchmarks_lock_key() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION public._benchmarks_lock_key() TO district_benchmarks_operator, district_benchmarks_reader;

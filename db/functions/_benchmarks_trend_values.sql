@@ -19,9 +19,9 @@
  *     as NULL and counted in the row's out_of_range. changed = the values differ from the stored ones.
  */
 -- the function's name before 1.1.4; dropped so an existing database loses it (idempotent, same transaction)
-DROP FUNCTION IF EXISTS benchmarks_trend_values();
+DROP FUNCTION IF EXISTS public.benchmarks_trend_values();
 
-CREATE OR REPLACE FUNCTION _benchmarks_trend_values()
+CREATE OR REPLACE FUNCTION public._benchmarks_trend_values()
 RETURNS TABLE (leaid varchar(7), swd_pct numeric, ell_pct numeric, swd_trend_3yr numeric, ell_trend_3yr numeric,
                absenteeism_trend_3yr numeric, graduation_trend_3yr numeric,
                student_teacher_ratio_trend_3yr numeric, math_proficiency_trend_3yr numeric,
@@ -30,7 +30,7 @@ RETURNS TABLE (leaid varchar(7), swd_pct numeric, ell_pct numeric, swd_trend_3yr
 LANGUAGE plpgsql
 ROWS 20000  -- about one row per US district: the planner then joins the result by hashing, not row by row
 VOLATILE
-SET search_path = pg_catalog, public, pg_temp
+SET search_path = pg_catalog, pg_temp
 SET jit = off
 SET work_mem = '64MB'
 SET max_parallel_workers_per_gather = 0
@@ -47,28 +47,28 @@ DECLARE
     v_expenditure_y smallint;  v_expenditure_first smallint;  v_expenditure_b smallint;
     v_absenteeism_y smallint;                                 v_absenteeism_b smallint;
 BEGIN
-    PERFORM pg_advisory_xact_lock(_benchmarks_lock_key());
+    PERFORM pg_advisory_xact_lock(public._benchmarks_lock_key());
 
     -- Each min()/max() below is answered from the (source, year, leaid) index, scanning from one end
     -- until the first row with a usable value.
     SELECT max(h.year), min(h.year) INTO v_swd_y, v_swd_first
-      FROM district_data_history h WHERE h.source = 'ccd_directory' AND h.spec_ed_students >= 0;
+      FROM public.district_data_history h WHERE h.source = 'ccd_directory' AND h.spec_ed_students >= 0;
     SELECT max(h.year), min(h.year) INTO v_ell_y, v_ell_first
-      FROM district_data_history h WHERE h.source = 'ccd_directory' AND h.ell_students >= 0;
+      FROM public.district_data_history h WHERE h.source = 'ccd_directory' AND h.ell_students >= 0;
     SELECT max(h.year), min(h.year) INTO v_ratio_y, v_ratio_first
-      FROM district_data_history h WHERE h.source = 'ccd_directory' AND h.enrollment >= 0 AND h.teachers_fte > 0;
+      FROM public.district_data_history h WHERE h.source = 'ccd_directory' AND h.enrollment >= 0 AND h.teachers_fte > 0;
     SELECT max(h.year), min(h.year) INTO v_graduation_y, v_graduation_first
-      FROM district_data_history h WHERE h.source = 'edfacts_grad' AND h.graduation_rate >= 0;
+      FROM public.district_data_history h WHERE h.source = 'edfacts_grad' AND h.graduation_rate >= 0;
     SELECT max(h.year), min(h.year) INTO v_math_y, v_math_first
-      FROM district_data_history h WHERE h.source = 'edfacts_assess' AND h.math_proficiency >= 0;
+      FROM public.district_data_history h WHERE h.source = 'edfacts_assess' AND h.math_proficiency >= 0;
     SELECT max(h.year), min(h.year) INTO v_read_y, v_read_first
-      FROM district_data_history h WHERE h.source = 'edfacts_assess' AND h.read_proficiency >= 0;
+      FROM public.district_data_history h WHERE h.source = 'edfacts_assess' AND h.read_proficiency >= 0;
     SELECT max(h.year), min(h.year) INTO v_expenditure_y, v_expenditure_first
-      FROM district_data_history h WHERE h.source = 'ccd_finance' AND h.expenditure_pp >= 0;
+      FROM public.district_data_history h WHERE h.source = 'ccd_finance' AND h.expenditure_pp >= 0;
     SELECT max(h.year) INTO v_absenteeism_y
-      FROM district_data_history h WHERE h.source = 'crdc_absenteeism' AND h.chronic_absenteeism_rate >= 0;
+      FROM public.district_data_history h WHERE h.source = 'crdc_absenteeism' AND h.chronic_absenteeism_rate >= 0;
     SELECT max(h.year) INTO v_absenteeism_b
-      FROM district_data_history h
+      FROM public.district_data_history h
      WHERE h.source = 'crdc_absenteeism' AND h.chronic_absenteeism_rate >= 0 AND h.year < v_absenteeism_y;
 
     v_swd_b         := nullif(greatest(v_swd_first,         v_swd_y - 3),         v_swd_y);
@@ -104,7 +104,7 @@ BEGIN
                max(r.read_proficiency)         FILTER (WHERE r.year = v_read_b AND r.source = 'edfacts_assess')          AS read_b,
                max(r.expenditure_pp)           FILTER (WHERE r.year = v_expenditure_y AND r.source = 'ccd_finance')      AS expenditure_y,
                max(r.expenditure_pp)           FILTER (WHERE r.year = v_expenditure_b AND r.source = 'ccd_finance')      AS expenditure_b
-          FROM district_data_history r
+          FROM public.district_data_history r
          WHERE (r.source = 'ccd_directory'
                 AND r.year IN (v_swd_y, v_swd_b, v_ell_y, v_ell_b, v_ratio_y, v_ratio_b))
             OR (r.source = 'crdc_absenteeism' AND r.year IN (v_absenteeism_y, v_absenteeism_b))
@@ -163,7 +163,7 @@ BEGIN
                round(h.math_y - h.math_b, 2)                                                    AS math_trend,
                round(h.read_y - h.read_b, 2)                                                    AS read_trend,
                round(100 * (h.expenditure_y - h.expenditure_b) / nullif(h.expenditure_b, 0), 2) AS expenditure_trend
-          FROM districts d
+          FROM public.districts d
           LEFT JOIN history h ON h.leaid = d.leaid
         OFFSET 0  -- see above
     ),
@@ -204,4 +204,4 @@ BEGIN
 END
 $function$;
 
-REVOKE ALL ON FUNCTION _benchmarks_trend_values() FROM PUBLIC;
+REVOKE ALL ON FUNCTION public._benchmarks_trend_values() FROM PUBLIC;

@@ -7,15 +7,15 @@
  * (a fix that changes values; hardening or internal renames that do not). STABLE, not IMMUTABLE: constant
  * within a release, different across upgrades.
  */
-CREATE OR REPLACE FUNCTION benchmarks_version()
+CREATE OR REPLACE FUNCTION public.benchmarks_version()
 RETURNS text
 LANGUAGE sql
 STABLE
 PARALLEL SAFE
-SET search_path = pg_catalog, public, pg_temp
+SET search_path = pg_catalog, pg_temp
 AS $function$
-    SELECT '1.1.4'::text
+    SELECT '1.1.5'::text
 $function$;
 
-REVOKE ALL ON FUNCTION benchmarks_version() FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION benchmarks_version() TO district_benchmarks_operator, district_benchmarks_reader;
+REVOKE ALL ON FUNCTION public.benchmarks_version() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION public.benchmarks_version() TO district_benchmarks_operator, district_benchmarks_reader;

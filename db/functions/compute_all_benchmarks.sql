@@ -22,13 +22,17 @@
  *   - On error the whole run, log row included, rolls back with the transaction and the error reaches the
  *     caller, which records the failure (the CLI in a 'failed' row of its own transaction, pg_cron in
  *     cron.job_run_details).
+ *
+ * Every function of the set pins search_path = pg_catalog, pg_temp and names the project's own tables and
+ * functions public.*: no schema others may CREATE in is searched, so no function or operator planted there
+ * (an exact-type match beats a polymorphic or implicitly-cast built-in) runs with the owner's rights.
  */
-CREATE OR REPLACE FUNCTION compute_all_benchmarks(refresh_current boolean DEFAULT true)
+CREATE OR REPLACE FUNCTION public.compute_all_benchmarks(refresh_current boolean DEFAULT true)
 RETURNS jsonb
 LANGUAGE plpgsql
 VOLATILE
 SECURITY DEFINER
-SET search_path = pg_catalog, public, pg_temp
+SET search_path = pg_catalog, pg_temp
 SET jit = off
 AS $function$
 DECLARE
@@ -48,12 +52,12 @@ DECLARE
     v_districts_written integer := 0;
     v_summary         jsonb;
 BEGIN
-    PERFORM pg_advisory_xact_lock(_benchmarks_lock_key());
+    PERFORM pg_advisory_xact_lock(public._benchmarks_lock_key());
     v_started_at := clock_timestamp();
 
     IF refresh_current THEN
         v_step_started := clock_timestamp();
-        v_rows := compute_current_values();
+        v_rows := public.compute_current_values();
         v_step_oor := current_setting('district_benchmarks.out_of_range')::integer;
         v_districts := v_districts + v_rows;
         v_districts_written := v_districts_written + v_rows;
@@ -64,7 +68,7 @@ BEGIN
     END IF;
 
     v_step_started := clock_timestamp();
-    v_rows := compute_state_averages();
+    v_rows := public.compute_state_averages();
     v_step_oor := current_setting('district_benchmarks.out_of_range')::integer;
     v_states_changed := v_rows;
     v_out_of_range := v_out_of_range + v_step_oor;
@@ -80,7 +84,7 @@ BEGIN
         DROP TABLE pg_temp.benchmarks_district_values;
     END IF;
     CREATE TEMPORARY TABLE benchmarks_district_values ON COMMIT DROP AS
-        SELECT * FROM _benchmarks_trend_values();
+        SELECT * FROM public._benchmarks_trend_values();
     SELECT coalesce(sum(t.out_of_range), 0) INTO v_step_oor FROM pg_temp.benchmarks_district_values t;
     v_out_of_range := v_out_of_range + v_step_oor;
     v_trends_ms := round((extract(epoch FROM clock_timestamp() - v_step_started) * 1000)::numeric, 1);
@@ -88,10 +92,10 @@ BEGIN
 
     v_step_started := clock_timestamp();
     WITH x AS MATERIALIZED (
-        SELECT * FROM _benchmarks_delta_values()
+        SELECT * FROM public._benchmarks_delta_values()
     ),
     written AS (
-        UPDATE districts d
+        UPDATE public.districts d
            SET swd_pct                              = t.swd_pct,
                ell_pct                              = t.ell_pct,
                swd_trend_3yr                        = t.swd_trend_3yr,
@@ -148,7 +152,7 @@ BEGIN
                'ms', round((extract(epoch FROM clock_timestamp() - v_step_started) * 1000)::numeric, 1)));
 
     v_summary := jsonb_build_object(
-        'version',           benchmarks_version(),
+        'version',           public.benchmarks_version(),
         'refresh_current',   refresh_current,
         'states_changed',    v_states_changed,
         'districts_changed', v_districts,
@@ -158,12 +162,12 @@ BEGIN
         'lock_wait_ms',      round((extract(epoch FROM v_started_at - v_called_at) * 1000)::numeric, 1),
         'steps',             v_steps);
 
-    INSERT INTO data_refresh_logs (data_source, records_updated, records_failed, status, started_at, completed_at, details)
+    INSERT INTO public.data_refresh_logs (data_source, records_updated, records_failed, status, started_at, completed_at, details)
     VALUES ('compute_benchmarks', v_states_changed + v_districts, 0, 'success', v_called_at, clock_timestamp(), v_summary);
 
     RETURN v_summary;
 END
 $function$;
 
-REVOKE ALL ON FUNCTION compute_all_benchmarks(boolean) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION compute_all_benchmarks(boolean) TO district_benchmarks_operator;
+REVOKE ALL ON FUNCTION public.compute_all_benchmarks(boolean) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION public.compute_all_benchmarks(boolean) TO district_benchmarks_operator;

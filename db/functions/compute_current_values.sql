@@ -12,12 +12,12 @@
  *     teachers_fte > 0.
  *   - Out of range: see compute_all_benchmarks.sql.
  */
-CREATE OR REPLACE FUNCTION compute_current_values()
+CREATE OR REPLACE FUNCTION public.compute_current_values()
 RETURNS integer
 LANGUAGE plpgsql
 VOLATILE
 SECURITY DEFINER
-SET search_path = pg_catalog, public, pg_temp
+SET search_path = pg_catalog, pg_temp
 SET jit = off
 SET work_mem = '64MB'
 AS $function$
@@ -35,20 +35,20 @@ DECLARE
     v_rows_changed      integer;
     v_out_of_range      integer;
 BEGIN
-    PERFORM pg_advisory_xact_lock(_benchmarks_lock_key());
+    PERFORM pg_advisory_xact_lock(public._benchmarks_lock_key());
 
     -- Y per metric column: each max() is a backward scan of the (source, year, leaid) index that stops at
     -- the first row with a usable value.
-    SELECT (SELECT max(h.year) FROM district_data_history h WHERE h.source = 'ccd_directory'    AND h.enrollment >= 0),
-           (SELECT max(h.year) FROM district_data_history h WHERE h.source = 'ccd_directory'    AND h.spec_ed_students >= 0),
-           (SELECT max(h.year) FROM district_data_history h WHERE h.source = 'ccd_directory'    AND h.ell_students >= 0),
-           (SELECT max(h.year) FROM district_data_history h WHERE h.source = 'ccd_directory'    AND h.teachers_fte >= 0),
-           (SELECT max(h.year) FROM district_data_history h WHERE h.source = 'crdc_absenteeism' AND h.chronic_absenteeism_rate >= 0),
-           (SELECT max(h.year) FROM district_data_history h WHERE h.source = 'edfacts_grad'     AND h.graduation_rate >= 0),
-           (SELECT max(h.year) FROM district_data_history h WHERE h.source = 'edfacts_assess'   AND h.math_proficiency >= 0),
-           (SELECT max(h.year) FROM district_data_history h WHERE h.source = 'edfacts_assess'   AND h.read_proficiency >= 0),
-           (SELECT max(h.year) FROM district_data_history h WHERE h.source = 'ccd_finance'      AND h.expenditure_pp >= 0),
-           (SELECT max(h.year) FROM district_data_history h WHERE h.source = 'saipe'            AND h.children_poverty_percent >= 0)
+    SELECT (SELECT max(h.year) FROM public.district_data_history h WHERE h.source = 'ccd_directory'    AND h.enrollment >= 0),
+           (SELECT max(h.year) FROM public.district_data_history h WHERE h.source = 'ccd_directory'    AND h.spec_ed_students >= 0),
+           (SELECT max(h.year) FROM public.district_data_history h WHERE h.source = 'ccd_directory'    AND h.ell_students >= 0),
+           (SELECT max(h.year) FROM public.district_data_history h WHERE h.source = 'ccd_directory'    AND h.teachers_fte >= 0),
+           (SELECT max(h.year) FROM public.district_data_history h WHERE h.source = 'crdc_absenteeism' AND h.chronic_absenteeism_rate >= 0),
+           (SELECT max(h.year) FROM public.district_data_history h WHERE h.source = 'edfacts_grad'     AND h.graduation_rate >= 0),
+           (SELECT max(h.year) FROM public.district_data_history h WHERE h.source = 'edfacts_assess'   AND h.math_proficiency >= 0),
+           (SELECT max(h.year) FROM public.district_data_history h WHERE h.source = 'edfacts_assess'   AND h.read_proficiency >= 0),
+           (SELECT max(h.year) FROM public.district_data_history h WHERE h.source = 'ccd_finance'      AND h.expenditure_pp >= 0),
+           (SELECT max(h.year) FROM public.district_data_history h WHERE h.source = 'saipe'            AND h.children_poverty_percent >= 0)
       INTO v_enrollment_y, v_spec_ed_y, v_ell_y, v_teachers_y, v_absenteeism_y,
            v_graduation_y, v_math_y, v_read_y, v_expenditure_y, v_poverty_y;
 
@@ -67,7 +67,7 @@ BEGIN
                max(h.read_proficiency)         FILTER (WHERE h.source = 'edfacts_assess'   AND h.year = v_read_y)        AS read_proficiency_pct,
                max(h.expenditure_pp)           FILTER (WHERE h.source = 'ccd_finance'      AND h.year = v_expenditure_y) AS expenditure_per_pupil,
                max(h.children_poverty_percent) FILTER (WHERE h.source = 'saipe'            AND h.year = v_poverty_y)     AS children_poverty_percent
-          FROM district_data_history h
+          FROM public.district_data_history h
          WHERE (h.source = 'ccd_directory'    AND h.year IN (v_enrollment_y, v_spec_ed_y, v_ell_y, v_teachers_y))
             OR (h.source = 'crdc_absenteeism' AND h.year = v_absenteeism_y)
             OR (h.source = 'edfacts_grad'     AND h.year = v_graduation_y)
@@ -92,7 +92,7 @@ BEGIN
                        CASE WHEN l.read_proficiency_pct >= 0     THEN l.read_proficiency_pct END     AS read_proficiency_pct,
                        CASE WHEN l.expenditure_per_pupil >= 0    THEN l.expenditure_per_pupil END    AS expenditure_per_pupil,
                        CASE WHEN l.children_poverty_percent >= 0 THEN l.children_poverty_percent END AS children_poverty_percent
-                  FROM districts d
+                  FROM public.districts d
                   LEFT JOIN latest l ON l.leaid = d.leaid
                 OFFSET 0
                ) c
@@ -104,7 +104,7 @@ BEGIN
           FROM computed c
     ),
     changed AS (
-        UPDATE districts d
+        UPDATE public.districts d
            SET enrollment               = f.enrollment,
                spec_ed_students         = f.spec_ed_students,
                ell_students             = f.ell_students,
@@ -137,5 +137,5 @@ BEGIN
 END
 $function$;
 
-REVOKE ALL ON FUNCTION compute_current_values() FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION compute_current_values() TO district_benchmarks_operator;
+REVOKE ALL ON FUNCTION public.compute_current_values() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION public.compute_current_values() TO district_benchmarks_operator;

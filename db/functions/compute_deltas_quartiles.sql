@@ -9,12 +9,12 @@
  *     ell_pct (handed over in pg_temp.benchmarks_district_values, dropped at commit).
  *   - Out of range: see compute_all_benchmarks.sql.
  */
-CREATE OR REPLACE FUNCTION compute_deltas_quartiles()
+CREATE OR REPLACE FUNCTION public.compute_deltas_quartiles()
 RETURNS integer
 LANGUAGE plpgsql
 VOLATILE
 SECURITY DEFINER
-SET search_path = pg_catalog, public, pg_temp
+SET search_path = pg_catalog, pg_temp
 SET jit = off
 SET work_mem = '64MB'
 AS $function$
@@ -22,20 +22,20 @@ DECLARE
     v_rows_changed  integer;
     v_out_of_range  integer;
 BEGIN
-    PERFORM pg_advisory_xact_lock(_benchmarks_lock_key());
+    PERFORM pg_advisory_xact_lock(public._benchmarks_lock_key());
 
     -- the percentages _benchmarks_delta_values() compares: the stored ones
     IF to_regclass('pg_temp.benchmarks_district_values') IS NOT NULL THEN
         DROP TABLE pg_temp.benchmarks_district_values;
     END IF;
     CREATE TEMPORARY TABLE benchmarks_district_values ON COMMIT DROP AS
-        SELECT d.leaid, d.swd_pct, d.ell_pct FROM districts d;
+        SELECT d.leaid, d.swd_pct, d.ell_pct FROM public.districts d;
 
     WITH x AS MATERIALIZED (
-        SELECT * FROM _benchmarks_delta_values()
+        SELECT * FROM public._benchmarks_delta_values()
     ),
     changed AS (
-        UPDATE districts d
+        UPDATE public.districts d
            SET absenteeism_vs_state                 = x.absenteeism_vs_state,
                absenteeism_vs_national              = x.absenteeism_vs_national,
                graduation_vs_state                  = x.graduation_vs_state,
@@ -74,5 +74,5 @@ BEGIN
 END
 $function$;
 
-REVOKE ALL ON FUNCTION compute_deltas_quartiles() FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION compute_deltas_quartiles() TO district_benchmarks_operator;
+REVOKE ALL ON FUNCTION public.compute_deltas_quartiles() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION public.compute_deltas_quartiles() TO district_benchmarks_operator;

@@ -7,12 +7,12 @@
  *   - The values and their rules: see _benchmarks_trend_values.sql.
  *   - Out of range: see compute_all_benchmarks.sql.
  */
-CREATE OR REPLACE FUNCTION compute_district_trends()
+CREATE OR REPLACE FUNCTION public.compute_district_trends()
 RETURNS integer
 LANGUAGE plpgsql
 VOLATILE
 SECURITY DEFINER
-SET search_path = pg_catalog, public, pg_temp
+SET search_path = pg_catalog, pg_temp
 SET jit = off
 SET work_mem = '64MB'
 AS $function$
@@ -20,13 +20,13 @@ DECLARE
     v_rows_changed  integer;
     v_out_of_range  integer;
 BEGIN
-    PERFORM pg_advisory_xact_lock(_benchmarks_lock_key());
+    PERFORM pg_advisory_xact_lock(public._benchmarks_lock_key());
 
     WITH t AS MATERIALIZED (
-        SELECT * FROM _benchmarks_trend_values()
+        SELECT * FROM public._benchmarks_trend_values()
     ),
     changed AS (
-        UPDATE districts d
+        UPDATE public.districts d
            SET swd_pct                         = t.swd_pct,
                ell_pct                         = t.ell_pct,
                swd_trend_3yr                   = t.swd_trend_3yr,
@@ -50,5 +50,5 @@ BEGIN
 END
 $function$;
 
-REVOKE ALL ON FUNCTION compute_district_trends() FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION compute_district_trends() TO district_benchmarks_operator;
+REVOKE ALL ON FUNCTION public.compute_district_trends() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION public.compute_district_trends() TO district_benchmarks_operator;

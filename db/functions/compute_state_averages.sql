@@ -16,12 +16,12 @@
  *   - A state without such districts gets NULL averages and 0 / 0 totals, never stale values.
  *   - Exact numeric arithmetic, one round(x, 2) at the end. Out of range: see compute_all_benchmarks.sql.
  */
-CREATE OR REPLACE FUNCTION compute_state_averages()
+CREATE OR REPLACE FUNCTION public.compute_state_averages()
 RETURNS integer
 LANGUAGE plpgsql
 VOLATILE
 SECURITY DEFINER
-SET search_path = pg_catalog, public, pg_temp
+SET search_path = pg_catalog, pg_temp
 SET jit = off
 SET work_mem = '64MB'
 AS $function$
@@ -29,7 +29,7 @@ DECLARE
     v_rows_changed  integer;
     v_out_of_range  integer;
 BEGIN
-    PERFORM pg_advisory_xact_lock(_benchmarks_lock_key());
+    PERFORM pg_advisory_xact_lock(public._benchmarks_lock_key());
 
     WITH eligible AS (
         SELECT d.state_fips,
@@ -44,7 +44,7 @@ BEGIN
                CASE WHEN d.graduation_rate_total >= 0    THEN d.graduation_rate_total END    AS graduation,
                CASE WHEN d.expenditure_per_pupil >= 0    THEN d.expenditure_per_pupil END    AS expenditure,
                CASE WHEN d.children_poverty_percent >= 0 THEN d.children_poverty_percent END AS poverty
-          FROM districts d
+          FROM public.districts d
          WHERE d.enrollment > 0
     ),
     aggregated AS (
@@ -83,7 +83,7 @@ BEGIN
                round(a.poverty, 2)     AS poverty,
                coalesce(a.total_districts, 0)  AS total_districts,
                coalesce(a.total_enrollment, 0) AS total_enrollment
-          FROM states s
+          FROM public.states s
           LEFT JOIN aggregated a ON a.fips = s.fips
     ),
     fitted AS (
@@ -101,7 +101,7 @@ BEGIN
           FROM computed c
     ),
     changed AS (
-        UPDATE states s
+        UPDATE public.states s
            SET avg_chronic_absenteeism_rate = f.avg_chronic_absenteeism_rate,
                avg_student_teacher_ratio    = f.avg_student_teacher_ratio,
                avg_swd_pct                  = f.avg_swd_pct,
@@ -142,5 +142,5 @@ BEGIN
 END
 $function$;
 
-REVOKE ALL ON FUNCTION compute_state_averages() FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION compute_state_averages() TO district_benchmarks_operator;
+REVOKE ALL ON FUNCTION public.compute_state_averages() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION public.compute_state_averages() TO district_benchmarks_operator;

@@ -44,25 +44,27 @@ SELECT is(pg_temp.as_role('district_benchmarks_operator', 'SELECT compute_all_be
 SELECT is((SELECT count(*)::int FROM data_refresh_logs WHERE data_source = 'compute_benchmarks'), 1,
           'and the operator''s run was logged');
 
--- SECURITY DEFINER; every function pins search_path = pg_catalog, public, pg_temp (pg_catalog first, so no
--- object in public can shadow a built-in; pg_temp last, so temp objects cannot shadow tables)
+-- SECURITY DEFINER; every function pins search_path = pg_catalog, pg_temp and nothing else: a schema others
+-- can CREATE in (public before PostgreSQL 15) must not be on it, since an exact-type function or operator there
+-- beats a polymorphic or implicitly-cast built-in whatever the order (16_hostile_schema.sql); pg_temp last, so
+-- temp objects cannot shadow built-in types. The project's own objects are named with public.
 SELECT is_definer('public', f, args, f || ' is SECURITY DEFINER')
   FROM (VALUES ('compute_current_values', ARRAY[]::name[]), ('compute_state_averages', ARRAY[]::name[]),
                ('compute_district_trends', ARRAY[]::name[]), ('compute_deltas_quartiles', ARRAY[]::name[]),
                ('compute_all_benchmarks', ARRAY['boolean']::name[])) fn(f, args);
 SELECT isnt_definer('public', 'benchmarks_version', ARRAY[]::name[], 'benchmarks_version runs as its caller');
 -- each of the nine by its signature (a missing function reads as NULL and fails)
-SELECT is((SELECT btrim(split_part(substr(c, length('search_path=') + 1), ',', 1), ' "')
+SELECT is((SELECT substr(c, length('search_path=') + 1)
              FROM unnest((SELECT p.proconfig FROM pg_proc p WHERE p.oid = to_regprocedure('public.' || sig))) c
             WHERE c LIKE 'search\_path=%'),
-          'pg_catalog', sig || ': the first entry of its pinned search_path is pg_catalog')
+          'pg_catalog, pg_temp', sig || ': its pinned search_path is exactly pg_catalog, pg_temp')
   FROM (VALUES ('compute_current_values()'), ('compute_state_averages()'), ('compute_district_trends()'),
                ('compute_deltas_quartiles()'), ('compute_all_benchmarks(boolean)'), ('benchmarks_version()'),
                ('_benchmarks_trend_values()'), ('_benchmarks_delta_values()'), ('_benchmarks_lock_key()')) fn(sig);
 SELECT is((SELECT array_agg(p.proname::text ORDER BY p.proname) FROM pg_proc p
             WHERE p.pronamespace = 'public'::regnamespace AND p.proname ~ '^_?(compute|benchmarks)_'
-              AND NOT ('search_path=pg_catalog, public, pg_temp' = ANY (coalesce(p.proconfig, '{}')))),
-          NULL, 'every function of the set pins search_path = pg_catalog, public, pg_temp');
+              AND NOT ('search_path=pg_catalog, pg_temp' = ANY (coalesce(p.proconfig, '{}')))),
+          NULL, 'every function of the set pins search_path = pg_catalog, pg_temp');
 SELECT is((SELECT count(*)::int FROM pg_proc p WHERE p.pronamespace = 'public'::regnamespace
             AND p.proname ~ '^_?(compute|benchmarks)_'), 9,
           'the function set is the 9 documented functions (no stray overloads)');
@@ -77,7 +79,7 @@ SELECT is((SELECT array_agg(p.proname::text ORDER BY p.proname) FROM pg_proc p
           'the functions outside the API are the three helpers, each named with a leading underscore');
 SELECT hasnt_function('public', f, f || '() (the name before 1.1.4) no longer exists')
   FROM (VALUES ('benchmarks_trend_values'), ('benchmarks_delta_values'), ('benchmarks_lock_key')) fn(f);
-SELECT is(benchmarks_version(), '1.1.4', 'benchmarks_version() is 1.1.4');
+SELECT is(benchmarks_version(), '1.1.5', 'benchmarks_version() is 1.1.5');
 
 -- the internal value functions (shared by a step and compute_all_benchmarks) are not callable from outside
 SELECT function_privs_are('public', f, ARRAY[]::name[], r, ARRAY[]::text[], f || ': ' || r || ' may not execute it')
