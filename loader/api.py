@@ -1,13 +1,13 @@
 """HTTP client of the Urban Institute Education Data API (SPEC §6).
 
-- A urllib3 PoolManager per thread (keep-alive connections), with urllib3's Retry: bounded retries with
-  exponential backoff and jitter on connection errors, read timeouts before the headers, HTTP
-  429/500/502/503/504, honouring Retry-After (capped at `max_retry_after`). (urllib3 directly rather than
-  requests on top of it: requests' per-request machinery cost more CPU than the rest of the request.)
+- A requests Session per thread (keep-alive connections). Its HTTPAdapter carries a urllib3 Retry: bounded
+  retries with exponential backoff and jitter on connection errors, read timeouts before the headers, HTTP
+  429/500/502/503/504, honouring Retry-After (capped at `max_retry_after`). Proxies and the CA bundle come from
+  the environment, as requests reads them (HTTPS_PROXY, NO_PROXY, ..., REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE).
 - Each request has connect and read timeouts and a wall-clock deadline: the body is streamed with read1() (one
   socket read at a time, so a response that trickles a byte at a time is noticed) and abandoned once the
   deadline passes.
-- The few failures urllib3 cannot see are retried by a small loop of our own, with the same backoff: a body
+- The few failures the Retry cannot see are retried by a small loop of our own, with the same backoff: a body
   that is past the deadline or breaks off, is not JSON, is `[{"API ERROR": ...}]` (even with HTTP 200), or
   is not shaped like a page.
 - Pages are decoded by msgspec. Given the record fields the cleaning reads (normalize.RECORD_FIELDS), each
@@ -20,31 +20,33 @@
 from __future__ import annotations
 
 import json
-import os
 import random
 import threading
 import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
 from typing import Any, TypedDict
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-import certifi
 import msgspec
-import urllib3
+import requests
+from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
+
+from .errors import BenchmarksError
 
 DEFAULT_API_URL = "https://educationdata.urban.org/api/v1"
 RETRY_STATUSES = (429, 500, 502, 503, 504)
+MAX_REDIRECTS = 3
+USER_AGENT = "district-benchmarks-loader"
 
 
-class ApiError(RuntimeError):
+class ApiError(BenchmarksError):
     """A request failed for good (retries exhausted or not retryable). The message is one line."""
 
 
-class TransientError(RuntimeError):
+class TransientError(BenchmarksError):
     """A failure our own retry loop handles (deadline, broken body, bad JSON, API ERROR)."""
 
 
@@ -84,29 +86,22 @@ class _Retry(Retry):
         return min(super().parse_retry_after(retry_after), self.max_retry_after)
 
 
-def environ_proxy(base_url: str) -> str | None:
-    """The proxy the environment names for base_url (HTTPS_PROXY, HTTP_PROXY, ALL_PROXY; NO_PROXY honoured)."""
-    u = urlsplit(base_url)
-    proxies = urllib.request.getproxies()
-    if not proxies or urllib.request.proxy_bypass(u.hostname or ""):
-        return None
-    return proxies.get(u.scheme) or proxies.get("all")
-
-
-def make_pool(settings: HttpSettings, base_url: str = DEFAULT_API_URL) -> urllib3.PoolManager:
-    """A connection pool with the retry policy; proxy and CA bundle are read from the environment once, here."""
+def make_session(settings: HttpSettings) -> requests.Session:
+    """A session whose adapter has the retry policy (one connection per host kept alive)."""
+    # A subclass, not an attribute: Retry.new() rebuilds the object from its constructor arguments.
     retry_cls = type("CappedRetry", (_Retry,), {"max_retry_after": settings.max_retry_after})
     retry = retry_cls(
         total=settings.retries, connect=settings.retries, read=settings.retries, status=settings.retries,
-        redirect=3, allowed_methods=frozenset({"GET"}), status_forcelist=RETRY_STATUSES,
+        allowed_methods=frozenset({"GET"}), status_forcelist=RETRY_STATUSES,
         backoff_factor=settings.backoff / 2, backoff_max=settings.backoff_max, backoff_jitter=settings.jitter,
         respect_retry_after_header=True, raise_on_status=False)
-    headers = urllib3.make_headers(accept_encoding=True, user_agent="district-benchmarks-loader")
-    headers["Accept"] = "application/json"
-    kw = dict(num_pools=4, maxsize=1, retries=retry, headers=headers, cert_reqs="CERT_REQUIRED",
-              ca_certs=os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or certifi.where())
-    proxy = environ_proxy(base_url)
-    return urllib3.ProxyManager(proxy, **kw) if proxy else urllib3.PoolManager(**kw)
+    session = requests.Session()
+    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=1, max_retries=retry)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    session.headers.update({"User-Agent": USER_AGENT, "Accept": "application/json"})
+    session.max_redirects = MAX_REDIRECTS        # requests follows redirects itself, not the adapter's Retry
+    return session
 
 
 _ANY_JSON = msgspec.json.Decoder()
@@ -155,13 +150,14 @@ def _decode_any(body: bytes, url: str):
 
 
 class ApiClient:
-    """Fetches pages from the API. Thread-safe: each thread gets its own connection pool."""
+    """Fetches pages from the API. Thread-safe: each thread gets its own session (and connections)."""
 
     def __init__(self, base_url: str = DEFAULT_API_URL, settings: HttpSettings | None = None):
         self.base_url = base_url.rstrip("/")
         self.settings = settings or HttpSettings()
+        self._timeout = (self.settings.connect_timeout, self.settings.read_timeout)
         self._local = threading.local()
-        self._pools: list[urllib3.PoolManager] = []
+        self._sessions: list[requests.Session] = []
         self._lock = threading.Lock()
         base = urlsplit(self.base_url)
         if base.scheme not in ("http", "https") or not base.netloc:
@@ -170,19 +166,31 @@ class ApiClient:
 
     # -------------------------------------------------------------------------------- plumbing
     @property
-    def pool(self) -> urllib3.PoolManager:
-        p = getattr(self._local, "pool", None)
-        if p is None:
-            p = self._local.pool = make_pool(self.settings, self.base_url)
+    def session(self) -> requests.Session:
+        s = getattr(self._local, "session", None)
+        if s is None:
+            s = self._local.session = make_session(self.settings)
+            # Proxies and CA bundle, read from the environment once (every request goes to base_url's host;
+            # a redirect elsewhere has its proxy worked out again by requests).
+            self._local.send_kw = s.merge_environment_settings(self.base_url, {}, True, None, None)
             with self._lock:
-                self._pools.append(p)
-        return p
+                self._sessions.append(s)
+        return s
+
+    def _get(self, url: str) -> requests.Response:
+        """GET url, streamed. The request is prepared here and given to session.send with the settings read
+        from the environment once per thread: session.request would read the environment (proxies, .netrc)
+        again for every page, about a quarter of the client's CPU on a small page."""
+        session = self.session
+        req = requests.PreparedRequest()
+        req.prepare(method="GET", url=url, headers=session.headers)
+        return session.send(req, timeout=self._timeout, **self._local.send_kw)
 
     def close(self) -> None:
         with self._lock:
-            for p in self._pools:
-                p.clear()
-            self._pools.clear()
+            for s in self._sessions:
+                s.close()
+            self._sessions.clear()
 
     def url(self, path: str, params: list[tuple[str, str]] | None = None) -> str:
         q = urlencode(params or [])
@@ -193,35 +201,35 @@ class ApiClient:
         st = self.settings
         started = time.monotonic()
         try:
-            resp = self.pool.urlopen("GET", url, preload_content=False,
-                                     timeout=urllib3.Timeout(connect=st.connect_timeout, read=st.read_timeout))
-        except urllib3.exceptions.HTTPError as exc:      # retries exhausted (MaxRetryError), a bad URL, ...
+            resp = self._get(url)
+        except requests.RequestException as exc:     # retries exhausted, a bad URL, too many redirects, ...
             raise ApiError(f"cannot fetch {url}: {_first_line(exc)}") from None
         try:
-            if resp.status != 200:
+            if resp.status_code != 200:
                 detail = _peek(resp)
-                if resp.status in RETRY_STATUSES:
-                    raise ApiError(f"HTTP {resp.status} from {url} after {st.retries} retries{detail}")
-                raise ApiError(f"HTTP {resp.status} from {url}{detail}")
+                if resp.status_code in RETRY_STATUSES:
+                    raise ApiError(f"HTTP {resp.status_code} from {url} after {st.retries} retries{detail}")
+                raise ApiError(f"HTTP {resp.status_code} from {url}{detail}")
+            raw = resp.raw
             chunks = []
             while True:
                 if time.monotonic() - started > st.deadline:
                     raise TransientError(f"response from {url} took longer than the {st.deadline:g}s deadline")
                 try:
-                    chunk = resp.read1(65536, decode_content=True)
-                except (urllib3.exceptions.HTTPError, OSError) as exc:
+                    chunk = raw.read1(65536, decode_content=True)
+                except Exception as exc:  # noqa: BLE001 - urllib3's read errors (timeout, protocol, decoding), OSError
                     raise TransientError(f"connection broke while reading {url}: {_first_line(exc)}") from None
                 if not chunk:
                     break
                 chunks.append(chunk)
-            resp.release_conn()              # read to the end: the connection (and its TLS session) is reused
+            raw.release_conn()               # read to the end: the connection (and its TLS session) is reused
             return b"".join(chunks)
         finally:
-            resp.close()                     # a no-op after release_conn(); otherwise drops the connection,
-            resp.release_conn()              # which the pool then replaces
+            resp.close()                     # after release_conn() it keeps the connection; otherwise drops it,
+                                             # and the adapter's pool then opens a new one
 
     def get_page(self, url: str, fields: tuple[str, ...] | None = None) -> Page:
-        """One page, with our own bounded retries of the failures urllib3 does not handle."""
+        """One page, with our own bounded retries of the failures the adapter's Retry does not handle."""
         attempt = 0
         while True:
             try:
@@ -277,10 +285,10 @@ def _first_line(exc: BaseException) -> str:
     return text.strip().splitlines()[0][:200]
 
 
-def _peek(resp: urllib3.BaseHTTPResponse) -> str:
+def _peek(resp: requests.Response) -> str:
     """A short excerpt of an error body, for the message."""
     try:
-        text = resp.read(300, decode_content=True).decode("utf-8", "replace").strip()
+        text = resp.raw.read(300, decode_content=True).decode("utf-8", "replace").strip()
     except Exception:  # noqa: BLE001 - the status is the message; the excerpt is a courtesy
         return ""
     return f": {' '.join(text.split())[:160]}" if text else ""

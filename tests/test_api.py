@@ -1,13 +1,21 @@
 """The HTTP client against the local fake API (tests/fake_api.py): pagination, retries, deadline, error bodies."""
 from __future__ import annotations
 
+import gzip
+import json
+import shutil
+import socket
+import ssl
+import subprocess
 import time
 
 import pytest
+from pytest_httpserver import HTTPServer
 
-from loader.api import ApiClient, ApiError, HttpSettings, TransientError, parse_page
+from loader.api import ApiClient, ApiError, CountMismatch, HttpSettings, TransientError, parse_page
+from loader.errors import BenchmarksError
 from loader.sources import catalogue_years, format_years, parse_years_available
-from tests.fake_api import FakeApi, http_server  # noqa: F401 - fixture
+from tests.fake_api import FakeApi  # the http_server fixture comes from conftest.py
 
 FAST = HttpSettings(connect_timeout=2, read_timeout=2, deadline=5, retries=3, backoff=0.01, jitter=0.01)
 PATH = "school-districts/ccd/directory/2020/"
@@ -80,6 +88,16 @@ def test_429_waits_for_retry_after(fake):
     t0 = time.monotonic()
     assert len(leaids(fetch(fake))) == 8
     assert time.monotonic() - t0 >= 0.95           # the backoff alone would be ~0.01 s
+    assert len(data_requests(fake)) == 4
+
+
+def test_a_long_retry_after_is_cut_to_max_retry_after(fake):
+    fake.fault("status", "ccd/directory", page=1, times=1, status=429, retry_after="3600")
+    settings = HttpSettings(connect_timeout=2, read_timeout=2, deadline=5, retries=3, backoff=0.01, jitter=0.0,
+                            max_retry_after=0.5)
+    t0 = time.monotonic()
+    assert len(leaids(fetch(fake, settings))) == 8
+    assert 0.45 <= time.monotonic() - t0 < 5
     assert len(data_requests(fake)) == 4
 
 
@@ -203,3 +221,108 @@ def test_pages_of_a_chain_share_one_keep_alive_connection():
         pages = fetch(api)
     assert len(pages) == 5 and leaids(pages) == [f"06{i:05d}" for i in range(1, 10)]
     assert len(data_requests(api)) == 5 and len(api.peers) == 1
+
+
+def test_gzip_bodies_are_decoded(http_server):
+    body = json.dumps({"count": 2, "next": None, "results": records(2)}).encode()
+    http_server.clear_all_handlers()
+    http_server.expect_request("/api/v1/" + PATH).respond_with_data(
+        gzip.compress(body), headers={"Content-Encoding": "gzip"}, content_type="application/json")
+    client = ApiClient(http_server.url_for("/api/v1"), FAST)
+    try:
+        pages = list(client.pages(PATH, [("fips", "6")]))
+    finally:
+        client.close()
+        http_server.clear_all_handlers()
+    assert leaids(pages) == ["0600001", "0600002"]
+    assert "gzip" in http_server.log[-1][0].headers.get("Accept-Encoding", "")
+
+
+def test_a_server_that_cannot_be_reached_is_a_clear_error():
+    with socket.socket() as s:                      # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    client = ApiClient(f"http://127.0.0.1:{port}/api/v1", FAST)
+    t0 = time.monotonic()
+    with pytest.raises(ApiError, match=rf"^cannot fetch http://127.0.0.1:{port}/api/v1/{PATH}\?fips=6: "):
+        list(client.pages(PATH, [("fips", "6")]))
+    assert time.monotonic() - t0 < 5
+
+
+@pytest.fixture
+def no_proxy_env(monkeypatch):
+    for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+    return monkeypatch
+
+
+def test_the_proxy_is_taken_from_the_environment(fake, no_proxy_env):
+    """HTTP_PROXY names the fake API itself; the API host does not resolve, so only the proxy can answer."""
+    no_proxy_env.setenv("HTTP_PROXY", fake.base_url.removesuffix("/api/v1"))
+    pages = fetch_from(ApiClient("http://district-api.invalid/api/v1", FAST))
+    assert leaids(pages) == [f"06{i:05d}" for i in range(1, 9)]
+    assert len(data_requests(fake)) == 3
+
+
+def test_no_proxy_is_honoured(fake, no_proxy_env):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{s.getsockname()[1]}"
+    no_proxy_env.setenv("HTTP_PROXY", dead)
+    with pytest.raises(ApiError, match="cannot fetch"):        # through the dead proxy
+        fetch(fake)
+    no_proxy_env.setenv("NO_PROXY", "127.0.0.1")
+    assert len(leaids(fetch(fake))) == 8
+
+
+def fetch_from(client: ApiClient):
+    try:
+        return list(client.pages(PATH, [("fips", "6")]))
+    finally:
+        client.close()
+
+
+@pytest.fixture(scope="module")
+def tls_files(tmp_path_factory):
+    """A test CA and a certificate for 127.0.0.1 that it signed (openssl command line)."""
+    if shutil.which("openssl") is None:
+        pytest.skip("no openssl command")
+    d = tmp_path_factory.mktemp("tls")
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    run = lambda *args: subprocess.run(["openssl", *args], cwd=d, check=True, capture_output=True)
+    run("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=test CA",
+        "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+    run("req", *ec, "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1")
+    (d / "ext").write_text("subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n"
+                           "subjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid,issuer\n")
+    run("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+        "-out", "server.pem", "-days", "2", "-extfile", "ext")
+    return d
+
+
+def test_the_ca_bundle_is_taken_from_the_environment(tls_files, monkeypatch):
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(tls_files / "server.pem", tls_files / "server.key")
+    server = HTTPServer(host="127.0.0.1", port=0, ssl_context=ctx)
+    server.expect_request("/api/v1/" + PATH).respond_with_json({"count": 1, "next": None, "results": records(1)})
+    server.start()
+    try:
+        url = server.url_for("/api/v1")
+        assert url.startswith("https://")
+        for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+            monkeypatch.delenv(name, raising=False)
+        with pytest.raises(ApiError, match="cannot fetch .*SSLError"):   # not signed by the default CAs
+            fetch_from(ApiClient(url, FAST))
+        monkeypatch.setenv("CURL_CA_BUNDLE", str(tls_files / "ca.pem"))
+        assert leaids(fetch_from(ApiClient(url, FAST))) == ["0600001"]
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tls_files / "ca.pem"))
+        assert leaids(fetch_from(ApiClient(url, FAST))) == ["0600001"]
+    finally:
+        server.stop()
+
+
+def test_the_api_errors_belong_to_the_package_hierarchy():
+    assert issubclass(ApiError, BenchmarksError) and issubclass(TransientError, BenchmarksError)
+    assert issubclass(CountMismatch, ApiError)
+    assert not issubclass(ApiError, RuntimeError)
