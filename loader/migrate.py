@@ -43,6 +43,7 @@ CREATE TABLE IF NOT EXISTS schema_functions (
 
 
 RACE_ATTEMPTS = 3
+LOCK_WAIT = 300            # seconds to wait for another migrator of the same database
 
 
 class MigrationError(UserError):
@@ -96,25 +97,43 @@ def migrate(conn: psycopg.Connection, migrations: Path | None = None, functions:
     if not conn.autocommit:
         raise ValueError("migrate() needs an autocommit connection: each migration is its own transaction")
     result = MigrateResult()
-    writable = writable_schema_warnings(conn)
-    if writable and not allow_writable_schema:
-        raise MigrationError(writable[0].replace("fix it with", "nothing was installed; fix it with", 1)
-                             + " (or pass --allow-writable-schema to install all the same)")
-    result.warnings += writable
-    conn.execute("SELECT pg_advisory_lock(%s)", (MIGRATE_LOCK_KEY,))
+    # The project's objects live in schema public (the functions name them public.*): whatever the role's
+    # search_path, migrations create them there.
+    conn.execute("SET search_path = public")
     try:
-        with conn.transaction():
-            conn.execute(BOOKKEEPING)
-        _apply_migrations(conn, _sql_files(migrations), result, echo)
-        _install_functions(conn, _sql_files(functions, required=False), result, echo)
-        if conn.execute("SELECT to_regprocedure('benchmarks_version()') IS NOT NULL").fetchone()[0]:
-            result.sql_version = conn.execute("SELECT benchmarks_version()").fetchone()[0]
-        if packaged and result.sql_version not in (None, SQL_VERSION):
-            result.warnings.append(f"the installed SQL functions are version {result.sql_version}, but this "
-                                   f"package ships {SQL_VERSION}")
+        writable = writable_schema_warnings(conn)
+        if writable and not allow_writable_schema:
+            raise MigrationError(writable[0].replace("fix it with", "nothing was installed; fix it with", 1)
+                                 + " (or pass --allow-writable-schema to install all the same)")
+        result.warnings += writable
+        _lock(conn)
+        try:
+            with conn.transaction():
+                conn.execute(BOOKKEEPING)
+            _apply_migrations(conn, _sql_files(migrations), result, echo)
+            _install_functions(conn, _sql_files(functions, required=False), result, echo)
+            if conn.execute("SELECT to_regprocedure('benchmarks_version()') IS NOT NULL").fetchone()[0]:
+                result.sql_version = conn.execute("SELECT benchmarks_version()").fetchone()[0]
+            if packaged and result.sql_version not in (None, SQL_VERSION):
+                result.warnings.append(f"the installed SQL functions are version {result.sql_version}, but this "
+                                       f"package ships {SQL_VERSION}")
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATE_LOCK_KEY,))
     finally:
-        conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATE_LOCK_KEY,))
+        conn.execute("RESET search_path")
     return result
+
+
+def _lock(conn: psycopg.Connection) -> None:
+    """Serialise migrators of this database: wait up to LOCK_WAIT seconds for another one."""
+    conn.execute("SELECT set_config('lock_timeout', %s, false)", (f"{LOCK_WAIT * 1000:.0f}ms",))
+    try:
+        conn.execute("SELECT pg_advisory_lock(%s)", (MIGRATE_LOCK_KEY,))
+    except psycopg.errors.LockNotAvailable:
+        raise MigrationError(f"another migrate has held this database's migration lock for {LOCK_WAIT:g} s; "
+                             f"nothing was changed") from None
+    finally:
+        conn.execute("RESET lock_timeout")
 
 
 def _apply_migrations(conn, files: list[Path], result: MigrateResult, echo) -> None:
@@ -180,7 +199,7 @@ WRITABLE_SCHEMA = """
 SELECT n.nspname, string_agg(CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(a.grantee)) END,
                              ', ' ORDER BY a.grantee)
   FROM pg_namespace n, aclexplode(coalesce(n.nspacl, acldefault('n', n.nspowner))) a
- WHERE n.nspname = current_schema() AND a.privilege_type = 'CREATE' AND a.grantee <> n.nspowner
+ WHERE n.nspname = 'public' AND a.privilege_type = 'CREATE' AND a.grantee <> n.nspowner
  GROUP BY n.nspname
 """
 

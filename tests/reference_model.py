@@ -6,7 +6,7 @@ than any quotient of these inputs needs to be rounded correctly) and every store
 half away from zero (`ROUND_HALF_UP`, which is PostgreSQL's `round(numeric, 2)`); a result whose rounded value
 does not fit its numeric(p,2) column becomes None and is counted in `out_of_range`.
 
-Readings of the SPEC this model commits to (each is also listed in README.bench.md):
+Readings of the rules this model commits to (docs/metrics.md states them for users):
 - A negative input anywhere (history or stored current values) is None (§2).
 - A source's column is read only from rows of that source (§1 lists which columns each source fills); a value
   in another source's column is ignored.
