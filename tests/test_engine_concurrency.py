@@ -1,15 +1,20 @@
 """compute_all_benchmarks() under concurrency and failure, on the real server (two connections).
 
-- Two runs at once queue on the transaction-scoped advisory lock: the second waits (visible in pg_locks)
-  until the first commits, then computes from the first's committed results and changes nothing.
+- Two runs at once queue on the run lock (LOCK TABLE public._benchmarks_run_lock IN SHARE ROW EXCLUSIVE MODE,
+  taken inside the functions as their owner): the second waits (visible in pg_locks) until the first commits,
+  then computes from the first's committed results and changes nothing.
 - A single step alone (compute_state_averages()) queues behind a running computation in the same way.
+- A role without grants cannot take the run lock, and an advisory lock (the run key before 1.1.5) no longer
+  holds up a run; a caller's lock_timeout bounds the wait, and pg_locks names the holder.
 - A run that fails in its last step leaves every value of the previous run in place, writes no log row,
   and raises the error to the caller; the same run succeeds once the fault is gone.
 """
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import psycopg
@@ -34,10 +39,20 @@ SNAPSHOT = "SELECT to_jsonb(d) - 'updated_at' FROM districts d ORDER BY leaid"
 STATES = "SELECT to_jsonb(s) - 'updated_at' - 'aggregates_updated_at' FROM states s ORDER BY fips"
 
 
-def waiting_for_advisory_lock(conn: psycopg.Connection, pid: int) -> bool:
-    """True when backend `pid` waits for an advisory lock (the benchmarks' run lock)."""
+# the advisory key runs queued on before 1.1.5 (first 8 bytes of sha256('district-benchmarks:compute'))
+OLD_RUN_KEY = int.from_bytes(hashlib.sha256(b"district-benchmarks:compute").digest()[:8], "big", signed=True)
+
+RUN_LOCK_HOLDERS = """
+    SELECT array_agg(pid ORDER BY pid) FROM pg_locks
+     WHERE locktype = 'relation' AND relation = 'public._benchmarks_run_lock'::regclass AND granted
+"""
+
+
+def waiting_for_run_lock(conn: psycopg.Connection, pid: int) -> bool:
+    """True when backend `pid` waits for the benchmarks' run lock."""
     return conn.execute(
-        "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE pid = %s AND locktype = 'advisory' AND NOT granted)",
+        "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE pid = %s AND locktype = 'relation' "
+        "AND relation = 'public._benchmarks_run_lock'::regclass AND NOT granted)",
         (pid,)).fetchone()[0]
 
 
@@ -51,8 +66,10 @@ def wait_until(predicate, timeout: float = 20.0) -> bool:
 
 
 def run_in_thread(dsn: str, sql: str, pid_box: dict):
-    """Run `sql` on a new autocommit connection in the calling thread; publish the backend pid first."""
+    """Run `sql` on a new autocommit connection in the calling thread; publish the backend pid first. The wait
+    for a lock is bounded, so a lock the test does not expect fails the test instead of hanging it."""
     with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("SET lock_timeout = '30s'")
         pid_box["pid"] = conn.info.backend_pid
         pid_box["ready"].set()
         return conn.execute(sql).fetchone()[0]
@@ -74,8 +91,8 @@ def test_concurrent_runs_queue_and_the_second_sees_the_first(loaded, conn):
         with ThreadPoolExecutor(1) as pool:
             second = pool.submit(run_in_thread, loaded, "SELECT compute_all_benchmarks()", box)
             assert box["ready"].wait(10)
-            assert wait_until(lambda: waiting_for_advisory_lock(conn, box["pid"])), \
-                "the second run should wait for the first run's advisory lock"
+            assert wait_until(lambda: waiting_for_run_lock(conn, box["pid"])), \
+                "the second run should wait for the first run's run lock"
             time.sleep(0.3)
             assert not second.done(), "the second run must not proceed while the first is uncommitted"
             # nothing of the first run is visible to others yet
@@ -105,7 +122,7 @@ def test_a_single_step_queues_behind_a_running_computation(loaded, conn):
         with ThreadPoolExecutor(1) as pool:
             step = pool.submit(run_in_thread, loaded, "SELECT compute_state_averages()", box)
             assert box["ready"].wait(10)
-            assert wait_until(lambda: waiting_for_advisory_lock(conn, box["pid"]))
+            assert wait_until(lambda: waiting_for_run_lock(conn, box["pid"]))
             assert not step.done()
             first.commit()
             assert step.result(timeout=30) == 0, "after the run committed, the averages are already right"
@@ -138,7 +155,8 @@ def test_a_failure_in_the_last_step_leaves_the_previous_values(loaded, conn):
         with pytest.raises(psycopg.errors.RaiseException, match="injected failure"):
             other.execute("SELECT compute_all_benchmarks()")
         # the connection is usable afterwards and the lock was released with the transaction
-        assert other.execute("SELECT pg_try_advisory_xact_lock(_benchmarks_lock_key())").fetchone()[0]
+        with other.transaction():
+            other.execute("LOCK TABLE public._benchmarks_run_lock IN SHARE ROW EXCLUSIVE MODE NOWAIT")
 
     assert conn.execute(SNAPSHOT).fetchall() == districts_before, \
         "current values, trends and deltas of the failed run must all be rolled back"
@@ -151,3 +169,45 @@ def test_a_failure_in_the_last_step_leaves_the_previous_values(loaded, conn):
     assert summary["steps"]["current_values"]["rows_changed"] == 5
     assert summary["steps"]["deltas_quartiles"]["rows_changed"] > 0
     assert conn.execute(SNAPSHOT).fetchall() != districts_before
+
+
+@pytest.fixture
+def no_grants_role(conn):
+    """A role with no grants at all, dropped afterwards (roles are cluster-wide)."""
+    role = f"nobody_{uuid.uuid4().hex[:8]}"
+    conn.execute(f"CREATE ROLE {role} NOLOGIN")
+    yield role
+    conn.execute(f"DROP ROLE {role}")
+
+
+def test_a_role_without_grants_cannot_hold_up_a_run(loaded, conn, no_grants_role):
+    with psycopg.connect(loaded, autocommit=True) as attacker:
+        attacker.execute(f"SET ROLE {no_grants_role}")
+        # the attack on 1.1.4: any role may take any advisory key, and runs waited for this one forever
+        attacker.execute("SELECT pg_advisory_lock(%s)", (OLD_RUN_KEY,))
+        # the run lock itself is refused in every mode that would make a run wait
+        for mode in ("ROW EXCLUSIVE", "SHARE UPDATE EXCLUSIVE", "SHARE", "SHARE ROW EXCLUSIVE", "EXCLUSIVE",
+                     "ACCESS EXCLUSIVE"):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege), attacker.transaction():
+                attacker.execute(f"LOCK TABLE public._benchmarks_run_lock IN {mode} MODE")
+
+        with psycopg.connect(loaded, autocommit=True) as operator:
+            operator.execute("SET lock_timeout = '5s'")
+            operator.execute("SET ROLE district_benchmarks_operator")
+            summary = operator.execute("SELECT compute_all_benchmarks()").fetchone()[0]
+    assert summary["districts_changed"] > 0
+    assert summary["lock_wait_ms"] < 5000
+
+
+def test_lock_timeout_bounds_the_wait_and_pg_locks_names_the_holder(loaded, conn):
+    with psycopg.connect(loaded) as holder:      # held the way the loader's landing transactions hold it
+        holder.execute("LOCK TABLE public._benchmarks_run_lock IN ROW EXCLUSIVE MODE")
+        with psycopg.connect(loaded, autocommit=True) as cli:
+            cli.execute("SET lock_timeout = '300ms'")
+            started = time.monotonic()
+            with pytest.raises(psycopg.errors.LockNotAvailable):
+                cli.execute("SELECT compute_all_benchmarks()")
+            assert time.monotonic() - started < 5
+            assert cli.execute(RUN_LOCK_HOLDERS).fetchone()[0] == [holder.info.backend_pid]
+        holder.rollback()
+    assert conn.execute("SELECT count(*) FROM data_refresh_logs").fetchone()[0] == 0

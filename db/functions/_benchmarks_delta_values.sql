@@ -51,7 +51,14 @@ SET max_parallel_workers_per_gather = 0
 AS $function$
 #variable_conflict use_column
 BEGIN
-    PERFORM pg_advisory_xact_lock(public._benchmarks_lock_key());
+    -- the run lock (see compute_all_benchmarks.sql), unless this backend holds it already: a helper runs inside
+    -- a definer function that took it, and must not need the right to take it itself
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_locks l
+                    WHERE l.locktype = 'relation' AND l.pid = pg_catalog.pg_backend_pid() AND l.granted
+                      AND l.relation = 'public._benchmarks_run_lock'::pg_catalog.regclass
+                      AND l.mode IN ('ShareRowExclusiveLock', 'ExclusiveLock', 'AccessExclusiveLock')) THEN
+        LOCK TABLE public._benchmarks_run_lock IN SHARE ROW EXCLUSIVE MODE;
+    END IF;
 
     RETURN QUERY
     WITH vals AS MATERIALIZED (

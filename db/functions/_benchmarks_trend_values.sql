@@ -47,7 +47,14 @@ DECLARE
     v_expenditure_y smallint;  v_expenditure_first smallint;  v_expenditure_b smallint;
     v_absenteeism_y smallint;                                 v_absenteeism_b smallint;
 BEGIN
-    PERFORM pg_advisory_xact_lock(public._benchmarks_lock_key());
+    -- the run lock (see compute_all_benchmarks.sql), unless this backend holds it already: a helper runs inside
+    -- a definer function that took it, and must not need the right to take it itself
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_locks l
+                    WHERE l.locktype = 'relation' AND l.pid = pg_catalog.pg_backend_pid() AND l.granted
+                      AND l.relation = 'public._benchmarks_run_lock'::pg_catalog.regclass
+                      AND l.mode IN ('ShareRowExclusiveLock', 'ExclusiveLock', 'AccessExclusiveLock')) THEN
+        LOCK TABLE public._benchmarks_run_lock IN SHARE ROW EXCLUSIVE MODE;
+    END IF;
 
     -- Each min()/max() below is answered from the (source, year, leaid) index, scanning from one end
     -- until the first row with a usable value.

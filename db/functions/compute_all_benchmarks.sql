@@ -6,7 +6,7 @@
  *     and deltas/tiers of compute_district_trends() and compute_deltas_quartiles(), taken from the same
  *     helpers _benchmarks_trend_values() / _benchmarks_delta_values() (the deltas use the fresh swd_pct /
  *     ell_pct) and written in ONE UPDATE per district. All in the caller's transaction, under the run lock
- *     (see _benchmarks_lock_key.sql): a second run queues, then computes from what the first committed. Call
+ *     (below): a second run queues, then computes from what the first committed. Call
  *     it in READ COMMITTED (the default): a REPEATABLE READ snapshot taken before the lock was granted would
  *     not see the first run's results.
  *   - Out of range: each step stores a value that does not fit its column as NULL and leaves the number of
@@ -23,10 +23,28 @@
  *     caller, which records the failure (the CLI in a 'failed' row of its own transaction, pg_cron in
  *     cron.job_run_details).
  *
+ * The run lock. Every compute_* function takes LOCK TABLE public._benchmarks_run_lock IN SHARE ROW EXCLUSIVE
+ * MODE (a lock-only table, migration 0040) before it reads anything; each value helper takes it unless this
+ * backend holds it already. The lock is held to the end of the caller's transaction.
+ *   - Self-conflicting: concurrent runs and steps queue. It also conflicts with ROW EXCLUSIVE, which the
+ *     loader's landing transactions take on the same table before they write: whichever transaction holds the
+ *     table first goes first, so a landing and a run never interleave or deadlock.
+ *   - Only the owner can take it: no role is granted anything on the table, and LOCK TABLE in a mode that
+ *     conflicts with this one needs UPDATE, DELETE or TRUNCATE. The functions take it as their owner (SECURITY
+ *     DEFINER), so the operator role runs them without being able to hold up a run itself.
+ *   - The wait obeys the caller's lock_timeout (55P03 lock_not_available when it expires). A waiting or holding
+ *     backend shows in pg_locks as locktype 'relation', relation = 'public._benchmarks_run_lock'::regclass
+ *     (granted = holder, NOT granted = waiting). The summary's lock_wait_ms is the time spent waiting for it.
+ *
  * Every function of the set pins search_path = pg_catalog, pg_temp and names the project's own tables and
  * functions public.*: no schema others may CREATE in is searched, so no function or operator planted there
  * (an exact-type match beats a polymorphic or implicitly-cast built-in) runs with the owner's rights.
  */
+-- the advisory-lock key function the run lock replaced in 1.1.5, under both its names (idempotent; the function
+-- files are installed in one transaction, so no function is ever left calling it)
+DROP FUNCTION IF EXISTS public._benchmarks_lock_key();
+DROP FUNCTION IF EXISTS public.benchmarks_lock_key();
+
 CREATE OR REPLACE FUNCTION public.compute_all_benchmarks(refresh_current boolean DEFAULT true)
 RETURNS jsonb
 LANGUAGE plpgsql
@@ -52,7 +70,7 @@ DECLARE
     v_districts_written integer := 0;
     v_summary         jsonb;
 BEGIN
-    PERFORM pg_advisory_xact_lock(public._benchmarks_lock_key());
+    LOCK TABLE public._benchmarks_run_lock IN SHARE ROW EXCLUSIVE MODE;  -- the run lock: see the header
     v_started_at := clock_timestamp();
 
     IF refresh_current THEN

@@ -29,7 +29,7 @@ DECLARE
     v_rows_changed  integer;
     v_out_of_range  integer;
 BEGIN
-    PERFORM pg_advisory_xact_lock(public._benchmarks_lock_key());
+    LOCK TABLE public._benchmarks_run_lock IN SHARE ROW EXCLUSIVE MODE;  -- the run lock: see compute_all_benchmarks.sql
 
     WITH eligible AS (
         SELECT d.state_fips,

@@ -1,6 +1,6 @@
 -- The function set's contract: who may execute what, SECURITY DEFINER, volatility, pinned search_path.
 BEGIN;
-SELECT plan(59);
+SELECT plan(58);
 
 DELETE FROM data_refresh_logs;
 
@@ -53,32 +53,34 @@ SELECT is_definer('public', f, args, f || ' is SECURITY DEFINER')
                ('compute_district_trends', ARRAY[]::name[]), ('compute_deltas_quartiles', ARRAY[]::name[]),
                ('compute_all_benchmarks', ARRAY['boolean']::name[])) fn(f, args);
 SELECT isnt_definer('public', 'benchmarks_version', ARRAY[]::name[], 'benchmarks_version runs as its caller');
--- each of the nine by its signature (a missing function reads as NULL and fails)
+-- each of the eight by its signature (a missing function reads as NULL and fails)
 SELECT is((SELECT substr(c, length('search_path=') + 1)
              FROM unnest((SELECT p.proconfig FROM pg_proc p WHERE p.oid = to_regprocedure('public.' || sig))) c
             WHERE c LIKE 'search\_path=%'),
           'pg_catalog, pg_temp', sig || ': its pinned search_path is exactly pg_catalog, pg_temp')
   FROM (VALUES ('compute_current_values()'), ('compute_state_averages()'), ('compute_district_trends()'),
                ('compute_deltas_quartiles()'), ('compute_all_benchmarks(boolean)'), ('benchmarks_version()'),
-               ('_benchmarks_trend_values()'), ('_benchmarks_delta_values()'), ('_benchmarks_lock_key()')) fn(sig);
+               ('_benchmarks_trend_values()'), ('_benchmarks_delta_values()')) fn(sig);
 SELECT is((SELECT array_agg(p.proname::text ORDER BY p.proname) FROM pg_proc p
             WHERE p.pronamespace = 'public'::regnamespace AND p.proname ~ '^_?(compute|benchmarks)_'
               AND NOT ('search_path=pg_catalog, pg_temp' = ANY (coalesce(p.proconfig, '{}')))),
           NULL, 'every function of the set pins search_path = pg_catalog, pg_temp');
 SELECT is((SELECT count(*)::int FROM pg_proc p WHERE p.pronamespace = 'public'::regnamespace
-            AND p.proname ~ '^_?(compute|benchmarks)_'), 9,
-          'the function set is the 9 documented functions (no stray overloads)');
+            AND p.proname ~ '^_?(compute|benchmarks)_'), 8,
+          'the function set is the 8 documented functions (no stray overloads)');
 
 -- the API is the six compute_* / benchmarks_version functions; everything else is an internal helper whose
--- name starts with an underscore, and the helpers' names before 1.1.4 are gone
+-- name starts with an underscore; the helpers' names before 1.1.4 are gone, and so is the advisory-lock key
+-- function (1.1.5: the run lock is a table lock, see 17_run_lock.sql)
 SELECT is((SELECT array_agg(p.proname::text ORDER BY p.proname) FROM pg_proc p
             WHERE p.pronamespace = 'public'::regnamespace AND p.proname ~ '^_?(compute|benchmarks)_'
               AND p.proname NOT IN ('compute_current_values', 'compute_state_averages', 'compute_district_trends',
                                     'compute_deltas_quartiles', 'compute_all_benchmarks', 'benchmarks_version')),
-          ARRAY['_benchmarks_delta_values', '_benchmarks_lock_key', '_benchmarks_trend_values'],
-          'the functions outside the API are the three helpers, each named with a leading underscore');
-SELECT hasnt_function('public', f, f || '() (the name before 1.1.4) no longer exists')
-  FROM (VALUES ('benchmarks_trend_values'), ('benchmarks_delta_values'), ('benchmarks_lock_key')) fn(f);
+          ARRAY['_benchmarks_delta_values', '_benchmarks_trend_values'],
+          'the functions outside the API are the two value helpers, each named with a leading underscore');
+SELECT hasnt_function('public', f, f || '() no longer exists')
+  FROM (VALUES ('benchmarks_trend_values'), ('benchmarks_delta_values'), ('benchmarks_lock_key'),
+               ('_benchmarks_lock_key')) fn(f);
 SELECT is(benchmarks_version(), '1.1.5', 'benchmarks_version() is 1.1.5');
 
 -- the internal value functions (shared by a step and compute_all_benchmarks) are not callable from outside
@@ -98,7 +100,6 @@ SELECT volatility_is('public', f, args, 'volatile', f || ' is VOLATILE (it write
                ('compute_district_trends', ARRAY[]::name[]), ('compute_deltas_quartiles', ARRAY[]::name[]),
                ('compute_all_benchmarks', ARRAY['boolean']::name[])) fn(f, args);
 SELECT volatility_is('public', 'benchmarks_version', ARRAY[]::name[], 'stable', 'benchmarks_version is STABLE');
-SELECT volatility_is('public', '_benchmarks_lock_key', ARRAY[]::name[], 'immutable', '_benchmarks_lock_key is IMMUTABLE');
 
 -- signatures and return types
 SELECT function_returns('public', f, args, rettype, f || ' returns ' || rettype)
