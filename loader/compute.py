@@ -4,6 +4,7 @@ from __future__ import annotations
 import psycopg
 from psycopg.types.json import Jsonb
 
+from . import locks
 from .db import connect
 from .errors import UserError
 
@@ -36,33 +37,57 @@ def _log_failure(conn, log_id: int | None, exc: BaseException) -> None:
         pass
 
 
-def run_compute(conninfo: str, steps: list[str] | None = None, refresh_current: bool = True) -> dict:
+DEFAULT_LOCK_WAIT = 600.0      # seconds a CLI run waits for a run in progress before it names the holder
+
+
+def run_compute(conninfo: str, steps: list[str] | None = None, refresh_current: bool = True,
+                lock_wait: float | None = DEFAULT_LOCK_WAIT) -> dict:
     """Run compute_all_benchmarks() (no steps) or the named steps in one transaction; return the summary
     (compute_all_benchmarks()'s jsonb, or {function: rows changed} for steps).
 
-    The run is logged as 'running' when it starts. compute_all_benchmarks() writes its own log row, so on success
-    the 'running' row is deleted in the run's transaction; single steps turn it into 'success' with their
-    summary. A failure marks it 'failed' and is raised."""
+    - Waits at most lock_wait seconds (None: as long as it takes) for a run or a landing in progress, then raises
+      a UserError naming who holds the run lock.
+    - A transaction chosen as a deadlock victim is rolled back whole and run once more.
+    - The run is logged as 'running' when it starts. compute_all_benchmarks() writes its own log row, so on
+      success the 'running' row is deleted in the run's transaction; single steps turn it into 'success' with
+      their summary. A failure marks it 'failed' and is raised."""
     with connect(conninfo, autocommit=True) as conn:
         log_id = _log_start(conn, list(steps or []))
         try:
-            with conn.transaction():
-                if not steps:
-                    summary = conn.execute("SELECT compute_all_benchmarks(%s)", (refresh_current,)).fetchone()[0]
-                    if log_id is not None:
-                        conn.execute("DELETE FROM data_refresh_logs WHERE id = %s", (log_id,))
-                else:
-                    summary = {}
-                    for step in steps:
-                        fn = STEP_FUNCTIONS[step]
-                        summary[fn] = conn.execute(f"SELECT {fn}()").fetchone()[0]
-                    if log_id is not None:
-                        conn.execute("UPDATE data_refresh_logs SET status = 'success', completed_at = now(), "
-                                     "records_updated = %s, details = %s WHERE id = %s",
-                                     (sum(summary.values()), Jsonb(summary), log_id))
+            for attempt in (1, 2):
+                try:
+                    return _compute_once(conn, steps, refresh_current, lock_wait, log_id)
+                except psycopg.errors.DeadlockDetected:
+                    if attempt == 2:
+                        raise
+        except psycopg.errors.LockNotAvailable as exc:
+            err = UserError(f"another benchmark run or a landing ingest holds the run lock: "
+                            f"{locks.holders(conn, locks.RUN_LOCK)}; waited {lock_wait:g} s (--lock-wait)")
+            _log_failure(conn, log_id, err)
+            raise err from exc
         except Exception as exc:
             _log_failure(conn, log_id, exc)
             raise
+    raise AssertionError("unreachable")
+
+
+def _compute_once(conn, steps: list[str] | None, refresh_current: bool, lock_wait: float | None,
+                  log_id: int | None) -> dict:
+    with conn.transaction():
+        locks.set_lock_timeout(conn, lock_wait, local=True)
+        if not steps:
+            summary = conn.execute("SELECT compute_all_benchmarks(%s)", (refresh_current,)).fetchone()[0]
+            if log_id is not None:
+                conn.execute("DELETE FROM data_refresh_logs WHERE id = %s", (log_id,))
+        else:
+            summary = {}
+            for step in steps:
+                fn = STEP_FUNCTIONS[step]
+                summary[fn] = conn.execute(f"SELECT {fn}()").fetchone()[0]
+            if log_id is not None:
+                conn.execute("UPDATE data_refresh_logs SET status = 'success', completed_at = now(), "
+                             "records_updated = %s, details = %s WHERE id = %s",
+                             (sum(summary.values()), Jsonb(summary), log_id))
     return summary
 
 

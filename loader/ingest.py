@@ -13,7 +13,6 @@ Progress is reported to an IngestProgress (the command line draws it; NullProgre
 from __future__ import annotations
 
 import gc
-import hashlib
 import re
 import threading
 import time
@@ -27,7 +26,7 @@ from typing import Protocol
 import psycopg
 from psycopg.types.json import Jsonb
 
-from . import land
+from . import land, locks
 from .api import DEFAULT_API_URL, ApiClient, ApiError, CountMismatch, HttpSettings
 from .db import connect
 from .errors import UserError
@@ -48,8 +47,7 @@ DEFAULT_YEARS = f"{LATEST_YEAR - 9}-{LATEST_YEAR}"
 BATCH_SLICES = 16
 BATCH_ROWS = 20_000
 BATCH_SECONDS = 5.0
-INGEST_LOCK_KEY = int.from_bytes(hashlib.sha256(b"district-benchmarks:ingest").digest()[:8], "big", signed=True)
-LOCK_WAIT_SECONDS = 10
+LOCK_WAIT_SECONDS = 10                   # for another ingest (a killed one's lock goes once the server notices)
 
 
 class IngestError(UserError):
@@ -312,6 +310,7 @@ class Ingest:
         if c is None or c.closed or c.broken:
             c = self._local.conn = self.connect()
             land.prepare(c)
+            self._local.run_lock = locks.can_take_run_lock(c)
             with self._lock:
                 self._conns.append(c)
         return c
@@ -425,6 +424,8 @@ class Ingest:
             self._land_batch(items)
         except psycopg.errors.UniqueViolation:
             self._land_batch(items, retried=True)
+        except psycopg.errors.DeadlockDetected:
+            self._land_batch(items)       # rolled back whole: landing it again is safe (once)
 
     def _land_batch(self, items: list[tuple[SliceResult, land.StagedSlice]], retried: bool = False) -> None:
         first = items[0][0].slice
@@ -432,6 +433,8 @@ class Ingest:
         staged = [s for _, s in items]
         conn = self._conn()
         with conn.transaction():
+            if self._local.run_lock:      # before anything else: a benchmark run and a landing never deadlock
+                conn.execute(f"LOCK TABLE {locks.RUN_LOCK} IN ROW EXCLUSIVE MODE")
             fresh = not retried and land.never_landed(conn, source, year, [s.fips for s in staged])
             land.copy_rows(conn, *src.copy_target(), staged)
             landed = src.land(conn, year, staged, fresh)
@@ -636,18 +639,6 @@ def make_client(request: IngestRequest):
     return client
 
 
-def _lock(conn: psycopg.Connection) -> None:
-    """One ingest per database at a time. Waits a little: the lock of a run that just ended (or was killed) is
-    released only once the server notices its connection is gone."""
-    try:
-        conn.execute(f"SET lock_timeout = '{int(LOCK_WAIT_SECONDS * 1000)}ms'")
-        conn.execute("SELECT pg_advisory_lock(%s)", (INGEST_LOCK_KEY,))
-    except psycopg.errors.LockNotAvailable:
-        raise IngestError("another ingest is running against this database; wait for it to finish") from None
-    finally:
-        conn.execute("RESET lock_timeout")
-
-
 def run_ingest(conninfo: str, request: IngestRequest, progress: IngestProgress | None = None) -> IngestOutcome:
     """Fetch, clean and land what `request` asks for; one data_refresh_logs row per source. Slices that fail
     are in the outcome's `failed` (the others landed); errors about the request as a whole raise IngestError."""
@@ -659,7 +650,7 @@ def run_ingest(conninfo: str, request: IngestRequest, progress: IngestProgress |
             if not conn.execute("SELECT to_regclass('public.ingest_slices') IS NOT NULL").fetchone()[0]:
                 raise IngestError("the database has no ingest_slices table; run `district-benchmarks migrate` "
                                   "first")
-            _lock(conn)
+            lock = locks.take_ingest_lock(lambda: connect(conninfo), LOCK_WAIT_SECONDS)
             try:
                 state_map = dict(conn.execute("SELECT fips, abbrev FROM states WHERE fips <> '00' ORDER BY fips"))
                 fips_list = resolve_states(request.states, state_map)
@@ -684,8 +675,7 @@ def run_ingest(conninfo: str, request: IngestRequest, progress: IngestProgress |
                         "states": "all" if request.states is None else ",".join(request.states),
                         "refresh": request.refresh, "api": client.base_url})
             finally:
-                # explicitly: a closed connection's lock lingers until its server process has exited
-                conn.execute("SELECT pg_advisory_unlock(%s)", (INGEST_LOCK_KEY,))
+                lock.close()                 # ends its transaction: the ingest lock is released
     finally:
         client.close()
     return IngestOutcome(plan, time.monotonic() - t0, client.base_url, set(runner.unknown_fips))

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from . import report
-from .compute import run_compute
+from .compute import DEFAULT_LOCK_WAIT, run_compute
 from .db import connect
 from .ingest import IngestOutcome, IngestProgress, IngestRequest, run_ingest
 from .migrate import MigrateResult, migrate
@@ -33,15 +33,15 @@ class RunOutcome:
     states: list[dict]            # report.state_summary()
 
 
-def run_pipeline(conninfo: str, request: IngestRequest, progress: RunProgress,
-                 allow_writable_schema: bool = False) -> RunOutcome:
+def run_pipeline(conninfo: str, request: IngestRequest, progress: RunProgress, allow_writable_schema: bool = False,
+                 lock_wait: float | None = DEFAULT_LOCK_WAIT) -> RunOutcome:
     progress.stage("migrate")
     with connect(conninfo, autocommit=True) as conn:
         migrated = migrate(conn, echo=progress.note, allow_writable_schema=allow_writable_schema)
     progress.stage("ingest")
     ingested = run_ingest(conninfo, request, progress)
     progress.stage("compute")
-    summary = run_compute(conninfo)
+    summary = run_compute(conninfo, lock_wait=lock_wait)
     with connect(conninfo) as conn:
         states = report.state_summary(conn)
     return RunOutcome(migrated, ingested, summary, states)

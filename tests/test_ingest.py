@@ -463,14 +463,26 @@ def test_states_by_abbreviation_or_fips(dsn, fake):
     assert sorted(q["fips"] for p, q in fake.log if p != "api-endpoints/") == ["10", "10", "10", "10", "6"]
 
 
-def test_another_ingest_running_is_refused(dsn, conn, fake, monkeypatch):
+def test_another_ingest_running_is_refused_and_named(dsn, conn, fake, monkeypatch):
     from loader import ingest as ingest_module
-    from loader.ingest import INGEST_LOCK_KEY
     monkeypatch.setattr(ingest_module, "LOCK_WAIT_SECONDS", 0.2)
-    with psycopg.connect(dsn, autocommit=True) as other:
-        other.execute("SELECT pg_advisory_lock(%s)", (INGEST_LOCK_KEY,))
+    with psycopg.connect(dsn, application_name="the-other-ingest") as other:
+        other.execute("LOCK TABLE public._benchmarks_ingest_lock IN EXCLUSIVE MODE")
+        pid = other.info.backend_pid
         r = ingest(dsn, fake, "--states", "DE", "--years", "2021")
     assert r.exit_code == 1 and "another ingest is running" in r.output
+    assert f"pid {pid}" in r.output and "the-other-ingest" in r.output
+
+
+def test_an_advisory_lock_held_by_anyone_blocks_nothing(dsn, conn, fake):
+    """The old design's ingest key: any role could take it, and every ingest then failed."""
+    import hashlib
+    old_key = int.from_bytes(hashlib.sha256(b"district-benchmarks:ingest").digest()[:8], "big", signed=True)
+    delaware(fake)
+    with psycopg.connect(dsn, autocommit=True) as other:
+        other.execute("SELECT pg_advisory_lock(%s)", (old_key,))
+        r = ingest(dsn, fake, "--states", "DE", "--years", "2021", "--sources", "ccd_directory")
+    assert r.exit_code == 0, r.output
 
 
 STAND_IN = """

@@ -33,7 +33,8 @@ def _clean_env() -> dict[str, str]:
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("dist")
-    subprocess.run([sys.executable, "-m", "build", "--wheel", "--outdir", str(out), str(REPO)],
+    # sdist first, then the wheel from the unpacked sdist: a clean build, whatever lies in ./build
+    subprocess.run([sys.executable, "-m", "build", "--outdir", str(out), str(REPO)],
                    check=True, capture_output=True, text=True, timeout=600)
     (found,) = out.glob("district_benchmarks-*.whl")
     return found

@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 import click
 import psycopg
 
+from ..compute import DEFAULT_LOCK_WAIT
 from ..db import resolve_conninfo
 from ..errors import BenchmarksError, UserError
 
@@ -83,3 +84,10 @@ class FiniteFloat(click.FloatRange):
         if not math.isfinite(number):
             self.fail(f"{value!r} is not a finite number", param, ctx)
         return number
+
+
+LOCK_WAIT = click.option(
+    "--lock-wait", type=FiniteFloat(0), default=DEFAULT_LOCK_WAIT, show_default=True, metavar="SECONDS",
+    envvar="DISTRICT_BENCHMARKS_LOCK_WAIT",
+    help="How long to wait for a benchmark run in progress before giving up and naming it [env: "
+         "DISTRICT_BENCHMARKS_LOCK_WAIT].")

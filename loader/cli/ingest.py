@@ -15,7 +15,15 @@ from ..db import connect
 from ..ingest import BATCH_SLICES, DEFAULT_YEARS, IngestRequest, parse_sources, parse_states, parse_years, run_ingest
 from ..pipeline import run_pipeline
 from ..sources import SOURCE_NAMES
-from .common import ALLOW_WRITABLE_SCHEMA, FiniteFloat, dsn_option, handle_errors, resolve_dsn, value_callback
+from .common import (
+    ALLOW_WRITABLE_SCHEMA,
+    LOCK_WAIT,
+    FiniteFloat,
+    dsn_option,
+    handle_errors,
+    resolve_dsn,
+    value_callback,
+)
 from .render import IngestDisplay, console, print_ingest_outcome, render_states, render_summary
 
 INGEST_OPTIONS: list[Callable[[Callable[..., Any]], Callable[..., Any]]] = [
@@ -102,8 +110,9 @@ def ingest(ctx: click.Context, dsn: str | None, compute: bool, **options: Any) -
 @click.command("run")
 @ingest_options
 @ALLOW_WRITABLE_SCHEMA
+@LOCK_WAIT
 @handle_errors
-def run(dsn: str | None, allow_writable_schema: bool, **options: Any) -> None:
+def run(dsn: str | None, allow_writable_schema: bool, lock_wait: float, **options: Any) -> None:
     """The main job: migrate, ingest (same options as `ingest`), compute_all_benchmarks(), and a summary of the
     states. Resumable: rerun after a failure and finished slices are skipped.
 
@@ -111,7 +120,8 @@ def run(dsn: str | None, allow_writable_schema: bool, **options: Any) -> None:
     """
     request = make_request(**options)
     display = IngestDisplay()
-    outcome = run_pipeline(resolve_dsn(dsn), request, display, allow_writable_schema=allow_writable_schema)
+    outcome = run_pipeline(resolve_dsn(dsn), request, display, allow_writable_schema=allow_writable_schema,
+                           lock_wait=lock_wait)
     click.echo(outcome.migrated.summary())
     for warning in outcome.migrated.warnings:
         click.echo(f"warning: {warning}", err=True)

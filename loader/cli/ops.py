@@ -7,7 +7,7 @@ from .. import report
 from .. import schedule as cron
 from ..compute import STEP_FUNCTIONS, run_compute
 from ..db import connect
-from .common import dsn_option, echo_json, handle_errors, resolve_dsn
+from .common import LOCK_WAIT, dsn_option, echo_json, handle_errors, resolve_dsn
 from .render import console, render_profile, render_states, render_status, render_summary
 
 
@@ -19,9 +19,11 @@ from .render import console, render_profile, render_states, render_status, rende
 @click.option("--no-refresh-current", is_flag=True,
               help="With --all: keep the districts' current values (compute_all_benchmarks(false)).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@LOCK_WAIT
 @dsn_option
 @handle_errors
-def compute(steps: tuple[str, ...], all_: bool, no_refresh_current: bool, as_json: bool, dsn: str | None) -> None:
+def compute(steps: tuple[str, ...], all_: bool, no_refresh_current: bool, as_json: bool, lock_wait: float,
+            dsn: str | None) -> None:
     """Run the benchmark functions and print their summary.
 
     Without flags (or with --all) runs compute_all_benchmarks(); --averages, --trends and --deltas run
@@ -30,7 +32,7 @@ def compute(steps: tuple[str, ...], all_: bool, no_refresh_current: bool, as_jso
     Example: district-benchmarks compute --json
     """
     chosen = [] if all_ else [s for s in STEP_FUNCTIONS if s in steps]
-    summary = run_compute(resolve_dsn(dsn), chosen, refresh_current=not no_refresh_current)
+    summary = run_compute(resolve_dsn(dsn), chosen, refresh_current=not no_refresh_current, lock_wait=lock_wait)
     if as_json:
         echo_json(summary)
     else:
