@@ -238,6 +238,22 @@ def test_gzip_bodies_are_decoded(http_server):
     assert "gzip" in http_server.log[-1][0].headers.get("Accept-Encoding", "")
 
 
+def test_redirects_are_followed_up_to_three(http_server):
+    http_server.clear_all_handlers()
+    for i in range(4):
+        http_server.expect_request(f"/api/v1/moved{i}/").respond_with_data(
+            "", status=301 if i % 2 else 302, headers={"Location": f"/api/v1/moved{i + 1}/?fips=6"})
+    http_server.expect_request("/api/v1/moved4/").respond_with_json({"count": 1, "next": None, "results": records(1)})
+    client = ApiClient(http_server.url_for("/api/v1"), FAST)
+    try:
+        assert leaids(client.pages("moved1/", [("fips", "6")])) == ["0600001"]        # 3 redirects
+        with pytest.raises(ApiError, match="cannot fetch .*/moved0/.*Exceeded 3 redirects"):
+            list(client.pages("moved0/", [("fips", "6")]))
+    finally:
+        client.close()
+        http_server.clear_all_handlers()
+
+
 def test_a_server_that_cannot_be_reached_is_a_clear_error():
     with socket.socket() as s:                      # a port nothing listens on
         s.bind(("127.0.0.1", 0))
