@@ -14,8 +14,13 @@
   record becomes a dict of just those fields: the API's other fields (the CCD directory has 69) are skipped
   by the decoder and never become Python objects. A page that does not fit that shape (a record that is not
   an object, an error body) is decoded in full and judged as before.
-- Pages are followed through `next` until it is null; page numbers are never computed. `next` keeps the
-  first request's query string (a parameter it lost is put back) and is sent to the configured API host.
+- Pages are followed through `next` until it is null, or until the rows received reach the page's `count`
+  (a chain that goes on past it is a bad response); page numbers are never computed. `next` keeps the first
+  request's query string (a parameter it lost is put back) and is sent to the configured API host.
+- The client trusts the server no further than it must: a body may inflate to at most `max_body` bytes; a
+  redirect is followed only within the configured origin (scheme, host and port); a body nested too deeply to
+  decode is a bad page like any other; credentials in the API URL are sent as HTTP basic auth and never appear in
+  messages, logs or `base_url`.
 """
 from __future__ import annotations
 
@@ -27,7 +32,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
 from typing import Any, TypedDict
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urljoin, urlsplit, urlunsplit
 
 import msgspec
 import requests
@@ -64,6 +69,7 @@ class HttpSettings:
     backoff_max: float = 60.0
     jitter: float = 1.0             # up to this many random seconds added to each backoff
     max_retry_after: float = 300.0  # a longer Retry-After is cut to this
+    max_body: int = 512 * 2**20     # bytes a response may inflate to (the largest real page is ~12 MB)
 
     def sleep_before(self, attempt: int) -> float:
         """Seconds to wait before retry number `attempt` (1-based)."""
@@ -122,7 +128,7 @@ def parse_page(body: bytes, url: str, fields: tuple[str, ...] | None = None) -> 
         try:
             page = _page_decoder(fields).decode(body)
             data = {"count": page.count, "next": page.next, "results": page.results}
-        except msgspec.MsgspecError:           # not JSON, or not a page of objects: judged below
+        except (msgspec.MsgspecError, RecursionError):    # not JSON, or not a page of objects: judged below
             data = _decode_any(body, url)
     else:
         data = _decode_any(body, url)
@@ -142,9 +148,13 @@ def parse_page(body: bytes, url: str, fields: tuple[str, ...] | None = None) -> 
 def _decode_any(body: bytes, url: str):
     try:
         return _ANY_JSON.decode(body)
+    except RecursionError:
+        raise TransientError(f"malformed JSON from {url}: nested too deeply") from None
     except msgspec.DecodeError:
         try:
             return json.loads(body)          # what msgspec refuses but Python reads (NaN, Infinity)
+        except RecursionError:
+            raise TransientError(f"malformed JSON from {url}: nested too deeply") from None
         except (ValueError, UnicodeDecodeError) as exc:
             raise TransientError(f"malformed JSON from {url}: {str(exc)[:80]}") from None
 
@@ -153,15 +163,22 @@ class ApiClient:
     """Fetches pages from the API. Thread-safe: each thread gets its own session (and connections)."""
 
     def __init__(self, base_url: str = DEFAULT_API_URL, settings: HttpSettings | None = None):
-        self.base_url = base_url.rstrip("/")
         self.settings = settings or HttpSettings()
         self._local = threading.local()
         self._sessions: list[requests.Session] = []
         self._lock = threading.Lock()
-        base = urlsplit(self.base_url)
-        if base.scheme not in ("http", "https") or not base.netloc:
-            raise ValueError(f"API URL must be http(s)://host/...: {base_url!r}")
-        self._origin = (base.scheme, base.netloc)
+        try:
+            base = urlsplit(base_url.rstrip("/"))
+            host, port = base.hostname, base.port
+        except ValueError:
+            raise ValueError("API URL must be http(s)://host/... (it could not be parsed)") from None
+        if base.scheme not in ("http", "https") or not host:
+            raise ValueError(f"API URL must be http(s)://host/...: {redact_url(base_url)!r}")
+        # Credentials in the URL become basic auth; base_url (shown in messages and logs) is the URL without them.
+        self._auth = (unquote(base.username or ""), unquote(base.password or "")) if base.username else None
+        netloc = (f"[{host}]" if ":" in host else host) + (f":{port}" if port else "")
+        self.base_url = urlunsplit((base.scheme, netloc, base.path, base.query, ""))
+        self._origin = (base.scheme, netloc)
 
     # -------------------------------------------------------------------------------- plumbing
     @property
@@ -169,6 +186,7 @@ class ApiClient:
         s = getattr(self._local, "session", None)
         if s is None:
             s = self._local.session = make_session(self.settings)
+            s.auth = self._auth
             # Worked out once per thread rather than by session.request for every page: the proxies and CA bundle
             # the environment names for base_url's host (every request goes there), its adapter, and a request
             # with the session's headers whose copies only need their URL.
@@ -181,17 +199,26 @@ class ApiClient:
         return s
 
     def _get(self, url: str) -> requests.Response:
-        """GET url, streamed, sent by the thread's adapter; a redirect is followed by the session, as
-        session.send would (at most MAX_REDIRECTS). session.request would read the environment (proxies,
-        .netrc), merge settings and prepare headers again for every page: a third of the client's CPU on a
-        small page."""
-        session, local = self.session, self._local
-        req = local.template.copy()
-        req.prepare_url(url, None)
-        resp = local.adapter.send(req, **local.send_kw)
-        if resp.is_redirect:
-            *_, resp = session.resolve_redirects(resp, req, **local.send_kw)
-        return resp
+        """GET url, streamed, sent by the thread's adapter. A redirect is followed (at most MAX_REDIRECTS) only
+        within the configured origin: another host's answer is never taken for the API's. session.request would
+        read the environment (proxies, .netrc), merge settings and prepare headers again for every page: a third
+        of the client's CPU on a small page."""
+        _ = self.session                  # the thread's session, adapter and request template, made once
+        local = self._local
+        for _ in range(MAX_REDIRECTS + 1):
+            req = local.template.copy()
+            req.prepare_url(url, None)
+            resp = local.adapter.send(req, **local.send_kw)
+            if not resp.is_redirect:
+                return resp
+            target = urljoin(url, resp.headers.get("location", ""))
+            resp.close()
+            t = urlsplit(target)
+            if (t.scheme, t.netloc) != self._origin:
+                raise requests.TooManyRedirects(f"redirected to another origin ({t.scheme}://{t.hostname}); "
+                                                f"not followed")
+            url = target
+        raise requests.TooManyRedirects(f"Exceeded {MAX_REDIRECTS} redirects.")
 
     def close(self) -> None:
         with self._lock:
@@ -219,15 +246,19 @@ class ApiClient:
                 raise ApiError(f"HTTP {resp.status_code} from {url}{detail}")
             raw = resp.raw
             chunks = []
+            size = 0
             while True:
                 if time.monotonic() - started > st.deadline:
                     raise TransientError(f"response from {url} took longer than the {st.deadline:g}s deadline")
                 try:
-                    chunk = raw.read1(65536, decode_content=True)
+                    chunk = raw.read1(16384, decode_content=True)   # inflates to at most ~16 MiB at once
                 except Exception as exc:  # noqa: BLE001 - urllib3's read errors (timeout, protocol, decoding), OSError
                     raise TransientError(f"connection broke while reading {url}: {_first_line(exc)}") from None
                 if not chunk:
                     break
+                size += len(chunk)
+                if size > st.max_body:
+                    raise TransientError(f"response from {url} inflates past {st.max_body:,} bytes; not read")
                 chunks.append(chunk)
             raw.release_conn()               # read to the end: the connection (and its TLS session) is reused
             return b"".join(chunks)
@@ -271,12 +302,18 @@ class ApiClient:
         params = list(params or [])
         url = self.url(path, params)
         seen: set[str] = set()
+        received = 0
         while url:
             if url in seen:
                 raise ApiError(f"the API's next link loops back to {url}")
             seen.add(url)
             page = self.get_page(url, fields)
+            received += len(page.results)
+            if page.count is not None and len(seen) > max(1, page.count):
+                raise ApiError(f"the API sent more pages than its count of {page.count:,} rows allows ({url})")
             yield page
+            if page.count is not None and received >= page.count:
+                return                       # every row the count promised has come: a further `next` is not followed
             url = self.next_url(page.next, params) if page.next else None
 
     def catalogue(self) -> list[dict]:
@@ -299,3 +336,15 @@ def _peek(resp: requests.Response) -> str:
     except Exception:  # noqa: BLE001 - the status is the message; the excerpt is a courtesy
         return ""
     return f": {' '.join(text.split())[:160]}" if text else ""
+
+
+def redact_url(url: str) -> str:
+    """url without the credentials of its userinfo (user:password@), for messages and logs."""
+    try:
+        u = urlsplit(url)
+        if not (u.username or u.password):
+            return url
+        netloc = u.netloc.rsplit("@", 1)[1]
+        return urlunsplit((u.scheme, netloc, u.path, u.query, u.fragment))
+    except ValueError:
+        return "<an unparseable URL>"

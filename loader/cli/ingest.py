@@ -57,6 +57,10 @@ INGEST_OPTIONS: list[Callable[[Callable[..., Any]], Callable[..., Any]]] = [
     click.option("--backoff", type=FiniteFloat(0), default=1.0, show_default=True,
                  envvar="DISTRICT_BENCHMARKS_HTTP_BACKOFF",
                  help="First retry backoff, seconds (doubles each time, plus up to as much jitter)."),
+    click.option("--max-response-mb", type=click.IntRange(1, 65536), default=512, show_default=True,
+                 envvar="DISTRICT_BENCHMARKS_MAX_RESPONSE_MB",
+                 help="Largest a response may inflate to, MB; a larger one is a bad page (the largest real page "
+                      "is about 12 MB)."),
     dsn_option,
 ]
 
@@ -69,13 +73,14 @@ def ingest_options(f: Callable[..., Any]) -> Callable[..., Any]:
 
 def make_request(years: list[int], states: list[str] | None, sources: list[str], api_url: str, concurrency: int,
                  batch_slices: int, refresh: bool, save_raw: Path | None, from_dir: Path | None, sample: bool,
-                 timeout: float, deadline: float, retries: int, backoff: float) -> IngestRequest:
+                 timeout: float, deadline: float, retries: int, backoff: float,
+                 max_response_mb: int = 512) -> IngestRequest:
     if sample and (from_dir or save_raw):
         raise click.UsageError("--sample cannot be combined with --from-dir or --save-raw")
     if save_raw and from_dir:
         raise click.UsageError("--save-raw and --from-dir cannot be used together")
     http = HttpSettings(read_timeout=timeout, deadline=deadline, retries=retries, backoff=backoff, jitter=backoff,
-                        connect_timeout=min(10.0, timeout))
+                        connect_timeout=min(10.0, timeout), max_body=max_response_mb * 2**20)
     return IngestRequest(years=years, states=states, sources=sources, api_url=api_url, http=http,
                          concurrency=concurrency, batch_slices=batch_slices, refresh=refresh, save_raw=save_raw,
                          from_dir=paths.sample_dir() if sample else from_dir)
