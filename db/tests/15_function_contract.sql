@@ -8,14 +8,7 @@ CREATE ROLE dbench_test_nobody NOLOGIN;
 
 -- run a statement as another role; the role is reset afterwards (or rolled back with throws_ok's
 -- subtransaction when it fails), so pgTAP's own bookkeeping keeps running as the test's user
-CREATE FUNCTION pg_temp.as_role(p_role text, p_sql text) RETURNS text LANGUAGE plpgsql AS $$
-DECLARE v_result text;
-BEGIN
-    PERFORM set_config('role', p_role, true);
-    EXECUTE p_sql INTO v_result;
-    PERFORM set_config('role', 'none', true);
-    RETURN v_result;
-END $$;
+\ir as_role.psql
 
 -- every compute function: operator may execute, PUBLIC / an unrelated role / the reader may not
 SELECT function_privs_are('public', f, args, 'district_benchmarks_operator', ARRAY['EXECUTE'],

@@ -81,15 +81,8 @@ BEGIN PERFORM public.eve_strike('=(varchar, varchar)'); RETURN $1::text = $2::te
 CREATE OPERATOR public.= (LEFTARG = varchar, RIGHTARG = varchar, FUNCTION = public.eve_varchar_eq);
 RESET ROLE;
 
--- run a statement as another role (as in 15_function_contract.sql)
-CREATE FUNCTION pg_temp.as_role(p_role text, p_sql text) RETURNS text LANGUAGE plpgsql AS $$
-DECLARE v_result text;
-BEGIN
-    PERFORM set_config('role', p_role, true);
-    EXECUTE p_sql INTO v_result;
-    PERFORM set_config('role', 'none', true);
-    RETURN v_result;
-END $$;
+-- run a statement as another role
+\ir as_role.psql
 
 -- from here on the test's own queries avoid the decoys (text comparisons, no numeric-integer operators)
 SELECT is((SELECT count(*)::int FROM pg_proc WHERE proowner = 'dbench_test_eve'::regrole), 13,

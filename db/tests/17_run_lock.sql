@@ -9,15 +9,8 @@ DELETE FROM data_refresh_logs;
 CREATE ROLE dbench_test_nobody NOLOGIN;
 CREATE ROLE dbench_test_helper_caller NOLOGIN;
 
--- run a statement as another role (as in 15_function_contract.sql)
-CREATE FUNCTION pg_temp.as_role(p_role text, p_sql text) RETURNS text LANGUAGE plpgsql AS $$
-DECLARE v_result text;
-BEGIN
-    PERFORM set_config('role', p_role, true);
-    EXECUTE p_sql INTO v_result;
-    PERFORM set_config('role', 'none', true);
-    RETURN v_result;
-END $$;
+-- run a statement as another role
+\ir as_role.psql
 
 -- the number of rows in a table; NULL when there is no such table
 CREATE FUNCTION pg_temp.rows_in(p_table text) RETURNS bigint LANGUAGE plpgsql AS $$
