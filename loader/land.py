@@ -276,7 +276,7 @@ def _crdc_statement(fresh: bool = False) -> str:
     return sql.SQL(CRDC_RATES).format(upsert=_history_upsert(("chronic_absenteeism_rate",), fresh)).as_string()
 
 
-def land_crdc(conn: psycopg.Connection, year: int, slices: Sequence[StagedSlice],
+def land_crdc(conn: psycopg.Connection, source: str, year: int, slices: Sequence[StagedSlice],
               fresh: bool = False) -> dict[str, tuple[Landed, dict]]:
     """The chronic absenteeism rate from the staged per-district sums; upserted. Runs in the batch's transaction.
     -> {slice state: (Landed, extra counts)} for every slice of the batch.
@@ -298,7 +298,7 @@ def land_crdc(conn: psycopg.Connection, year: int, slices: Sequence[StagedSlice]
 
     out = {s.fips: (Landed(), extra(s.fallback)) for s in slices}
     fallback = {s.fips: s.fallback for s in slices}
-    rows = conn.execute(_crdc_statement(fresh), {"year": year, "source": "crdc_absenteeism",
+    rows = conn.execute(_crdc_statement(fresh), {"year": year, "source": source,
                                             "slices": list(fallback), "fallback": list(fallback.values())})
     for (fips, districts, schools, unpaired, partial, no_rate, out_of_range, no_ccd, inserted,
          updated) in rows.fetchall():

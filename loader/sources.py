@@ -212,7 +212,7 @@ class CrdcSource(Source):
         return "ingest_stage_crdc", land.CRDC_STAGE_COLUMNS
 
     def land(self, conn, year: int, staged: Sequence[land.StagedSlice], fresh: bool) -> dict:
-        return land.land_crdc(conn, year, staged, fresh)
+        return land.land_crdc(conn, self.name, year, staged, fresh)
 
 
 _KEY = ("leaid", "fips")
