@@ -1,4 +1,4 @@
-"""HTTP client of the Urban Institute Education Data API (SPEC §6).
+"""HTTP client of the Urban Institute Education Data API.
 
 - A requests Session per thread (keep-alive connections). Its HTTPAdapter carries a urllib3 Retry: bounded
   retries with exponential backoff and jitter on connection errors, read timeouts before the headers, HTTP
@@ -10,7 +10,7 @@
 - The few failures the Retry cannot see are retried by a small loop of our own, with the same backoff: a body
   that is past the deadline or breaks off, is not JSON, is `[{"API ERROR": ...}]` (even with HTTP 200), or
   is not shaped like a page.
-- Pages are decoded by msgspec. Given the record fields the cleaning reads (normalize.RECORD_FIELDS), each
+- Pages are decoded by msgspec. Given the record fields the cleaning reads (sources.Endpoint.fields), each
   record becomes a dict of just those fields: the API's other fields (the CCD directory has 69) are skipped
   by the decoder and never become Python objects. A page that does not fit that shape (a record that is not
   an object, an error body) is decoded in full and judged as before.

@@ -1,4 +1,5 @@
-"""Turning raw API records into staging rows (SPEC §2 and §6).
+"""Turning raw API records into staging rows: the cleaning rules (docs/metrics.md and docs/ingest.md state them
+for users).
 
 Every function here is pure apart from the `counts` Counter it updates, so each rule can be tested alone. The
 value cleaners (parse_number, to_int, ...) are exact; the page functions (directory_rows, ...) apply them

@@ -1,6 +1,6 @@
-"""An independent, pure-Python model of SPEC §2-§4: what compute_all_benchmarks() must produce.
+"""An independent, pure-Python model of the benchmark rules: what compute_all_benchmarks() must produce.
 
-Written from the SPEC text alone (not from the SQL), so that tests/test_engine_reference.py can compare the
+Written from the rules as specified alone (not from the SQL), so that tests/test_engine_reference.py can compare the
 engine against it on random data. Arithmetic is exact: `decimal.Decimal` with 60 significant digits (far more
 than any quotient of these inputs needs to be rounded correctly) and every stored result rounded to 2 decimals
 half away from zero (`ROUND_HALF_UP`, which is PostgreSQL's `round(numeric, 2)`); a result whose rounded value

@@ -1,4 +1,4 @@
--- Schema contract of SPEC §1: every table, column, type, key, check constraint and the seeded states.
+-- The schema contract: every table, column, type, key, check constraint and the seeded states.
 BEGIN;
 SELECT plan(135);
 

@@ -110,7 +110,7 @@ SELECT is(compute_deltas_quartiles(), 0, 'second run changes zero rows');
 SELECT is((SELECT count(*)::int FROM districts d JOIN before_ctid b USING (leaid) WHERE d.ctid <> b.row_ctid), 0,
           'second run rewrites no row');
 
--- 41 districts with heavy ties and some NULLs in Delaware: compare with a brute-force oracle of the SPEC
+-- 41 districts with heavy ties and some NULLs in Delaware: compare with a brute-force oracle of the rules
 -- formula, then insert the same districts in the opposite order and expect identical tiers
 INSERT INTO districts (leaid, state_fips, chronic_absenteeism_rate)
 SELECT '10' || lpad(i::text, 5, '0'), '10', CASE WHEN i % 6 = 0 THEN NULL ELSE (i * 7) % 10 END
