@@ -1,4 +1,4 @@
-"""Cleaning rules of loader/normalize.py : each rule on hand-made values, plus a property test that
+"""Cleaning rules of loader/normalize.py: each rule on hand-made values, plus a property test that
 no JSON value can make the cleaners raise or return a negative number."""
 from __future__ import annotations
 
