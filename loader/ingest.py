@@ -193,6 +193,7 @@ def plan_slices(conn, client, sources: list[str], years: list[int], fips_list: l
     except ApiError as exc:
         rows = []
         notes.append(f"endpoint catalogue unavailable ({exc}); using the built-in year table")
+    notes.extend(getattr(client, "notes", ()))      # --via csv: endpoints or years fetched from the API instead
     known = catalogue_years(rows)
     fallback = fallback_years()
     if rows:
@@ -603,6 +604,8 @@ class IngestRequest:
     refresh: bool = False
     save_raw: Path | None = None
     from_dir: Path | None = None             # replay saved pages (or the bundled sample) instead of the network
+    via: str = "api"                         # "csv": the API's bulk CSV downloads, converted to pages (loader/bulk.py)
+    cache_dir: Path | None = None            # --via csv: where downloaded files are kept (None: the user's cache dir)
 
 
 @dataclass
@@ -629,6 +632,9 @@ def make_client(request: IngestRequest):
         raise IngestError("--save-raw and --from-dir cannot be used together", option="--save-raw")
     if request.from_dir:
         return DirClient(request.from_dir)
+    if request.via == "csv":
+        from .bulk import BulkClient     # imported here: loader.bulk imports this module
+        return BulkClient.for_request(request)
     try:
         client = ApiClient(request.api_url, request.http)
     except ValueError as exc:
