@@ -193,7 +193,8 @@ def plan_slices(conn, client, sources: list[str], years: list[int], fips_list: l
     except ApiError as exc:
         rows = []
         notes.append(f"endpoint catalogue unavailable ({exc}); using the built-in year table")
-    notes.extend(getattr(client, "notes", ()))      # --via csv: endpoints or years fetched from the API instead
+    if hasattr(client, "plan_downloads"):       # --via csv: which files to download (loader/bulk.py)
+        notes.extend(client.plan_downloads(rows, sources, years, fips_list))
     known = catalogue_years(rows)
     fallback = fallback_years()
     if rows:
