@@ -395,16 +395,42 @@ def scale_saipe(rows: list[tuple], scale: SaipeScale, counts: Counter) -> list[t
     return out
 
 
+def school_id(value) -> str | None:
+    """A CRDC school identifier in the form both routes are compared in: trimmed, and an all-digit one (a JSON
+    number, a whole float, "0123", "123.0") as its number's digits, so "0123", "123", 123 and 123.0 are one
+    school. Anything else is kept as trimmed text; blanks, the API's codes and negative numbers are None."""
+    t = type(value)
+    if t is int:
+        return str(value) if value >= 0 else None
+    if t is float:
+        if not math.isfinite(value) or value < 0:
+            return None
+        return str(int(value)) if value.is_integer() else repr(value)
+    s = clean_text(value)
+    if s is None:
+        return None
+    digits, dot, zeros = s.partition(".")
+    if digits.isascii() and digits.isdigit() and (not dot or not zeros.strip("0")):
+        return str(int(digits))
+    return s
+
+
+def school_ids(col: list) -> list:
+    # the usual value: digits with no leading zero (or a non-negative int), already in canonical form
+    return [v if type(v) is str and v.isdigit() and v.isascii() and v[0] != "0" else school_id(v) for v in col]
+
+
 def crdc_school_rows(recs: list[dict], ctx: SliceContext, kind: str,
                      breakdown: tuple[str, ...] = BREAKDOWN_COLUMNS) -> list[tuple]:
     """kind 'a': students_chronically_absent; 'e': enrollment_crdc. One ((leaid, school), value) pair per school
-    (its all-students row), the school identified by crdc_id, else ncessch; a row with neither is skipped
+    (its all-students row), the school identified by crdc_id, else ncessch, in school_id()'s canonical form
+    (the two routes may write one school's identifier differently); a row with neither is skipped
     (skipped_no_school_id)."""
     leaids, _fips, col = _page(recs, ctx, breakdown)
     values = ints(col("students_chronically_absent" if kind == "a" else "enrollment_crdc"), ctx.counts)
-    schools = texts(col("crdc_id"))
+    schools = school_ids(col("crdc_id"))
     if None in schools:
-        schools = [a or b for a, b in zip(schools, texts(col("ncessch")))]
+        schools = [a or b for a, b in zip(schools, school_ids(col("ncessch")))]
         missing = schools.count(None)
         if missing:
             ctx.counts["skipped_no_school_id"] += missing

@@ -29,6 +29,7 @@ from loader.normalize import (
     percents,
     records_skipped,
     saipe_rows,
+    school_id,
     to_int,
     to_numeric,
     to_percent,
@@ -201,6 +202,31 @@ def test_crdc_school_rows_need_a_school_id():
     assert one(crdc_school_rows, dict(rec, crdc_id=None), c, "a") is None
     assert one(crdc_school_rows, dict(rec, enrollment_crdc=-3), c, "e") == (("1000001", "A1"), None)
     assert c.counts == Counter(skipped_no_school_id=1, nulled_negative=1)
+
+
+@pytest.mark.parametrize("raw, canonical", [
+    ("0123", "123"), ("123", "123"), (123, "123"), (123.0, "123"), (" 0123 ", "123"), ("123.0", "123"),
+    ("000", "0"), ("A0123", "A0123"), (" A1 ", "A1"), ("12.5", "12.5"), ("", None), ("-2", None), (-1, None),
+    (None, None), (True, None),
+])
+def test_school_ids_are_compared_in_one_form(raw, canonical):
+    assert school_id(raw) == canonical
+
+
+def test_a_schools_rows_pair_whether_its_id_comes_as_a_number_or_a_string():
+    """One route sends the identifiers as JSON numbers, the other as strings (zero-padded, or a float's text)."""
+    c = ctx()
+    base = {"leaid": "1000001", "year": 2021, "fips": 10, "race": 99, "sex": 99}
+    absent = [dict(base, crdc_id=123, students_chronically_absent=30),
+              dict(base, crdc_id=456.0, students_chronically_absent=10),
+              dict(base, crdc_id=None, ncessch=100000100789, students_chronically_absent=5)]
+    enrolled = [dict(base, crdc_id="0123", enrollment_crdc=300), dict(base, crdc_id=" 456.0 ", enrollment_crdc=100),
+                dict(base, crdc_id=None, ncessch="100000100789", enrollment_crdc=50)]
+    sums = SchoolSums()
+    sums.add("a", crdc_school_rows(absent, c, "a"))
+    sums.add("e", crdc_school_rows(enrolled, c, "e"))
+    # (leaid, schools, unpaired, absent missing, absent paired, enrollment paired, absent all): all three paired
+    assert sums.districts() == [("1000001", 3, 0, 0, 45, 450, 45)]
 
 
 def test_school_sums_pair_each_schools_count_with_its_enrollment():
