@@ -10,10 +10,12 @@
 - The few failures the Retry cannot see are retried by a small loop of our own, with the same backoff: a body
   that is past the deadline or breaks off, is not JSON, is `[{"API ERROR": ...}]` (even with HTTP 200), or
   is not shaped like a page.
-- Pages are decoded by msgspec. Given the record fields the cleaning reads (sources.Endpoint.fields), each
-  record becomes a dict of just those fields: the API's other fields (the CCD directory has 69) are skipped
-  by the decoder and never become Python objects. A page that does not fit that shape (a record that is not
-  an object, an error body) is decoded in full and judged as before.
+- Only the fields the cleaning reads are asked for: given them (sources.Endpoint.fields), a request carries
+  `fields=a,b,c`, which the API answers with just those fields (send_fields=False leaves it out, for a server
+  that rejects it: loader/ingest.py decides). Pages are decoded by msgspec, each record to a dict of just those
+  fields, so a server that ignored `fields=` costs bytes but no Python objects (the CCD directory has 69). A
+  page that does not fit that shape (a record that is not an object, an error body) is decoded in full and
+  judged as before.
 - Pages are followed through `next` until it is null, or until the rows received reach the page's `count`
   (a chain that goes on past it is a bad response); page numbers are never computed. `next` keeps the first
   request's query string (a parameter it lost is put back) and is sent to the configured API host.
@@ -162,6 +164,8 @@ def _decode_any(body: bytes, url: str):
 class ApiClient:
     """Fetches pages from the API. Thread-safe: each thread gets its own session (and connections)."""
 
+    asks_fields = True                   # pages() sends `fields=` (a server may refuse it: see loader/ingest.py)
+
     def __init__(self, base_url: str = DEFAULT_API_URL, settings: HttpSettings | None = None):
         self.settings = settings or HttpSettings()
         self._local = threading.local()
@@ -227,7 +231,7 @@ class ApiClient:
             self._sessions.clear()
 
     def url(self, path: str, params: list[tuple[str, str]] | None = None) -> str:
-        q = urlencode(params or [])
+        q = urlencode(params or [], safe=",")
         return f"{self.base_url}/{path.lstrip('/')}" + (f"?{q}" if q else "")
 
     def _read_body(self, url: str) -> bytes:
@@ -293,13 +297,16 @@ class ApiClient:
             marker = base_path + "/" if base_path else "/"
             idx = path.find(marker)
             path = path[idx:] if idx >= 0 else path
-        return urlunsplit((*self._origin, path, urlencode(query), ""))
+        return urlunsplit((*self._origin, path, urlencode(query, safe=","), ""))
 
     # -------------------------------------------------------------------------------- public
     def pages(self, path: str, params: list[tuple[str, str]] | None = None,
-              fields: tuple[str, ...] | None = None) -> Iterator[Page]:
-        """Every page of path?params, following `next` until it is null (fields: see parse_page)."""
+              fields: tuple[str, ...] | None = None, send_fields: bool = True) -> Iterator[Page]:
+        """Every page of path?params, following `next` until it is null. fields: the record fields to keep (see
+        parse_page), also asked of the server as `fields=a,b,c` unless send_fields is False."""
         params = list(params or [])
+        if fields and send_fields:
+            params.append(("fields", ",".join(fields)))
         url = self.url(path, params)
         seen: set[str] = set()
         received = 0

@@ -7,7 +7,9 @@ their `next` links were followed):
     DIR/school-districts/ccd/directory/2020/fips=6/page-0001.json.gz
     DIR/schools/crdc/chronic-absenteeism/2020/race/sex/fips=6&race=99&sex=99/page-0001.json.gz
 
-Each file is the page body exactly as the API sent it, gzip-compressed. A chain is written to a temporary
+The key is the request's path and its own parameters; the `fields=` the client adds is not part of it (a
+saved page holds the fields asked for, or more when the server ignored or refused `fields=`, and replays the
+same). Each file is the page body exactly as the API sent it, gzip-compressed. A chain is written to a temporary
 directory and moved into place only once its last page arrived, so DIR never holds half a chain.
 """
 from __future__ import annotations
@@ -44,20 +46,22 @@ def write_gzip(path: Path, body: bytes) -> None:
 class SavingClient:
     """Wraps an ApiClient: every chain it fetches is also saved under `root`."""
 
+    asks_fields = True
+
     def __init__(self, client: ApiClient, root: Path):
         self.client = client
         self.root = Path(root)
         self.base_url = client.base_url
 
     def pages(self, path: str, params: list[tuple[str, str]] | None = None,
-              fields: tuple[str, ...] | None = None) -> Iterator[Page]:
+              fields: tuple[str, ...] | None = None, send_fields: bool = True) -> Iterator[Page]:
         final = chain_dir(self.root, path, params)
         tmp = final.with_name(f".{final.name}.partial-{os.getpid()}-{threading.get_ident()}")
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
         complete = False
         try:
-            for n, page in enumerate(self.client.pages(path, params, fields), start=1):
+            for n, page in enumerate(self.client.pages(path, params, fields, send_fields), start=1):
                 write_gzip(page_file(tmp, n), page.body)
                 yield page
             complete = True
@@ -82,6 +86,8 @@ class SavingClient:
 class DirClient:
     """Replays a directory written by SavingClient (or by tests/make_sample.py). No network."""
 
+    asks_fields = False
+
     def __init__(self, root: Path):
         self.root = Path(root)
         if not self.root.is_dir():
@@ -92,7 +98,8 @@ class DirClient:
         return page_file(chain_dir(self.root, path, params), 1).is_file()
 
     def pages(self, path: str, params: list[tuple[str, str]] | None = None,
-              fields: tuple[str, ...] | None = None) -> Iterator[Page]:
+              fields: tuple[str, ...] | None = None, send_fields: bool = True) -> Iterator[Page]:
+        """The saved chain of path?params (send_fields: no meaning here; fields: see parse_page)."""
         directory = chain_dir(self.root, path, params)
         n = 1
         while True:

@@ -4,10 +4,10 @@ API does (werkzeug's development server closes every connection after one respon
 
 It behaves like the real API as recorded in its own fixtures: pages `{"count", "next", "previous", "results"}`
 with `next` a full URL keeping the query string (`...?fips=6&page=2`), a configurable page size (the real one
-is 10,000 and has changed before), filtering on query parameters (`fips=6`, `race=99`), the endpoint
-catalogue `/api-endpoints/` with `years_available` like "1991, 1994&ndash;2020", and 404 for a year an
-endpoint does not have. Records come from hand-written lists (`add`) or from a synthetic world
-(tests/synthetic.py).
+is 10,000 and has changed before), filtering on query parameters (`fips=6`, `race=99`), `fields=a,b,c` (each
+record cut to those keys), the endpoint catalogue `/api-endpoints/` with `years_available` like
+"1991, 1994&ndash;2020", and 404 for a year an endpoint does not have. Records come from hand-written lists
+(`add`) or from a synthetic world (tests/synthetic.py).
 
 Failures are injected with `fault(kind, ...)`, each firing `times` times on requests whose path contains
 `match` (optionally only for one page number and/or one `fips`):
@@ -17,6 +17,7 @@ Failures are injected with `fault(kind, ...)`, each firing `times` times on requ
     malformed   200 with a truncated JSON body
     count_lie   the page reports a `count` one higher than the rows it has
     drop_row    the page silently lacks its last row
+    reject_fields  only requests with `fields=`: HTTP `status` (e.g. 400), or with status=200 an API ERROR body
 """
 from __future__ import annotations
 
@@ -173,11 +174,11 @@ class FakeApi:
                     str(y) for y in sorted(self.years[key])), "section": "fake", "class_name": "fake"}
                 for i, (key, (_rx, url, _y)) in enumerate(ROUTES.items(), start=1)]
 
-    def _take_fault(self, path: str, page: int, fips: str | None) -> Fault | None:
+    def _take_fault(self, path: str, page: int, fips: str | None, fields: bool) -> Fault | None:
         with self._lock:
             for f in self.faults:
                 if (f.times > 0 and f.match in path and (f.page is None or f.page == page)
-                        and (f.fips is None or f.fips == fips)):
+                        and (f.fips is None or f.fips == fips) and (fields or f.kind != "reject_fields")):
                     f.times -= 1
                     return f
         return None
@@ -191,8 +192,11 @@ class FakeApi:
             self.log.append((rel, dict(args)))
             self.peers.add(request.environ.get("REMOTE_PORT"))
         page = int(request.args.get("page", "1") or 1)
-        fault = self._take_fault(rel, page, request.args.get("fips"))
-        if fault and fault.kind == "status":
+        wanted = request.args.get("fields")
+        fault = self._take_fault(rel, page, request.args.get("fips"), wanted is not None)
+        if fault and fault.kind == "reject_fields" and fault.status == 200:
+            return _json([{"API ERROR": "fields: unknown field"}])
+        if fault and fault.kind in ("status", "reject_fields"):
             headers = {"Retry-After": fault.retry_after} if fault.retry_after is not None else {}
             return Response(json.dumps({"detail": f"fake {fault.status}"}), status=fault.status, headers=headers,
                             content_type="application/json")
@@ -216,7 +220,7 @@ class FakeApi:
             fips = request.args.get("fips")
             if not (fips or "").isdigit():
                 return _json([{"API ERROR": "this fake needs ?fips="}])
-            filters = tuple((k, v) for k, v in args if k not in ("page", "fips"))
+            filters = tuple((k, v) for k, v in args if k not in ("page", "fips", "fields"))
             rows = self._rows(key, year, int(fips), filters)
             if self.delay:
                 time.sleep(self.delay)
@@ -229,6 +233,9 @@ class FakeApi:
             count = total + 1
         if fault and fault.kind == "drop_row" and chunk:
             chunk = chunk[:-1]
+        if wanted is not None and rel != "api-endpoints/":
+            keep = wanted.split(",")
+            chunk = [{k: r[k] for k in keep if k in r} if isinstance(r, dict) else r for r in chunk]
         nxt = self._link(request, args, page + 1) if start + self.page_size < total else None
         prev = self._link(request, args, page - 1) if page > 1 else None
         body = json.dumps({"count": count, "next": nxt, "previous": prev, "results": chunk}).encode()

@@ -58,6 +58,23 @@ def test_follows_next_over_several_pages_keeping_the_query_string(fake):
     assert all(p.count == 8 for p in pages)
 
 
+def test_the_fields_read_are_asked_for_and_the_response_shrinks(fake):
+    fake.add("ccd_directory", 2020, 6, [dict(r, lea_name=f"District number {i}", city_location="Springfield",
+                                             county_name="Some County", agency_type=1)
+                                        for i, r in enumerate(records(8))])
+    fields = ("leaid", "year", "fips", "enrollment")
+    client = ApiClient(fake.base_url, FAST)
+    try:
+        cut = list(client.pages(PATH, [("fips", "6")], fields))
+        whole = list(client.pages(PATH, [("fips", "6")], fields, send_fields=False))
+    finally:
+        client.close()
+    assert [q.get("fields") for _, q in data_requests(fake)] == ["leaid,year,fips,enrollment"] * 3 + [None] * 3
+    assert all("fields=leaid,year,fips,enrollment" in p.url for p in cut)       # next links keep it
+    assert [r for p in cut for r in p.results] == [r for p in whole for r in p.results]   # the decoder cuts too
+    assert sum(len(p.body) for p in cut) < 0.75 * sum(len(p.body) for p in whole)
+
+
 def test_page_size_is_whatever_the_api_sends(fake):
     fake.page_size = 5
     assert [len(p.results) for p in fetch(fake)] == [5, 3]
