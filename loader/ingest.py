@@ -1,24 +1,25 @@
 """The ingest run behind `district-benchmarks ingest` and `run`: run_ingest() (the command line is loader/cli/).
 
-Work is split into slices (source x survey year x state) and the slices into batches (up to BATCH_SLICES
-consecutive slices of one source and year). A bounded thread pool runs the batches; each worker fetches its
-batch's slices one after another, streaming each slice's pages (cleaning each page as it arrives and keeping
-only the cleaned rows), and lands the fetched slices together in one transaction with their checkpoint rows in
-ingest_slices (see loader/land.py). A rerun skips slices already done unless --refresh; a slice that fails is
-reported and the others still land (a batch that cannot land is landed again slice by slice); the command then
-exits non-zero.
+Work is split into slices (source x survey year x state). `concurrency` fetch workers each fetch one slice at a
+time, streaming its pages (cleaning each page as it arrives and keeping only the cleaned rows); the fetched
+slices of one source and year are gathered into batches (up to BATCH_SLICES slices) that land workers land in
+one transaction each, with their checkpoint rows in ingest_slices (see loader/land.py and Ingest._run). A rerun
+skips slices already done unless --refresh; a slice that fails is reported and the others still land (a batch
+that cannot land is landed again slice by slice); the command then exits non-zero. A slice whose endpoint
+returned nothing for a state that has the source's data in other years is named in a warning (gap_warnings).
 
 Progress is reported to an IngestProgress (the command line draws it; NullProgress draws nothing).
 """
 from __future__ import annotations
 
 import gc
+import heapq
 import re
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -40,13 +41,18 @@ DEFAULT_YEARS = f"{LATEST_YEAR - 9}-{LATEST_YEAR}"
 # NEWEST_FIRST: within a source, the newest year first. A district's identity columns come from the newest
 # directory year, so landing it first leaves the older years' identity upserts with nothing to write (they
 # would otherwise rewrite every district once per year); and an interrupted run has the newest data.
-# Batching (see Ingest.run_batch): up to BATCH_SLICES slices of one source and year are fetched by one worker
-# and landed together, in one transaction, as soon as they hold BATCH_ROWS rows or the oldest has waited
-# BATCH_SECONDS. Landing costs PostgreSQL a few milliseconds per transaction whatever its size, and most
-# slices are small (one state, one year, one source).
+# Batching (see Ingest._run): fetched slices of one source and year, up to BATCH_SLICES, are landed together, in
+# one transaction, as soon as they hold BATCH_ROWS rows, the oldest has waited BATCH_SECONDS, or no more of them
+# can come. Landing costs PostgreSQL a few milliseconds per transaction whatever its size, and most slices are
+# small (one state, one year, one source).
 BATCH_SLICES = 16
 BATCH_ROWS = 20_000
 BATCH_SECONDS = 5.0
+# Slices fetched at once. The real API answers in seconds (a national slice's page can take a minute), so the
+# run waits on the network far more than it computes: 8 requests in flight keep a 2-core loader busy without
+# leaning hard on a shared public service (docs/ingest.md).
+DEFAULT_CONCURRENCY = 8
+LAND_WORKERS = 2                         # batches landed at once, one database connection each
 LOCK_WAIT_SECONDS = 10                   # for another ingest (a killed one's lock goes once the server notices)
 
 
@@ -146,6 +152,7 @@ class SliceResult:
     counts: Counter = field(default_factory=Counter)
     error: str | None = None
     seconds: float = 0.0
+    empty: bool = False                      # the source's endpoint returned no records
 
 
 @dataclass
@@ -164,6 +171,10 @@ class SourceReport:
     unchanged: int = 0
     counts: Counter = field(default_factory=Counter)
     started_at: float = field(default_factory=time.time)
+    notes: list[str] = field(default_factory=list)      # found during the run (e.g. fields= refused)
+    warnings: list[str] = field(default_factory=list)   # gaps (gap_warnings)
+    empty: list[SliceResult] = field(default_factory=list)          # done, but the endpoint returned nothing
+    years_with_records: dict[str, set[int]] = field(default_factory=dict)   # state -> years, in this run
 
     def add(self, r: SliceResult) -> None:
         self.pages += r.pages
@@ -171,6 +182,10 @@ class SourceReport:
         self.counts.update({k: v for k, v in r.counts.items() if type(v) is int})
         if r.status == "done":
             self.done += 1
+            if r.empty:
+                self.empty.append(r)
+            else:
+                self.years_with_records.setdefault(r.slice.key.fips, set()).add(r.slice.key.year)
             self.inserted += r.landed.inserted
             self.updated += r.landed.updated
             self.unchanged += r.landed.unchanged
@@ -288,23 +303,27 @@ def describe_result(r: SliceResult) -> str:
 # ------------------------------------------------------------------------------------------------ run
 
 class Ingest:
-    def __init__(self, connect, client, *, refresh: bool = False, concurrency: int = 4, slice_attempts: int = 2,
-                 batch_slices: int = BATCH_SLICES, batch_rows: int = BATCH_ROWS,
-                 batch_seconds: float = BATCH_SECONDS):
+    def __init__(self, connect, client, *, refresh: bool = False, concurrency: int = DEFAULT_CONCURRENCY,
+                 slice_attempts: int = 2, batch_slices: int = BATCH_SLICES, batch_rows: int = BATCH_ROWS,
+                 batch_seconds: float = BATCH_SECONDS, land_workers: int = LAND_WORKERS):
         self.connect = connect                   # () -> a new autocommit connection
         self.client = client
         self.refresh = refresh
-        self.concurrency = concurrency
+        self.concurrency = concurrency           # slices fetched at once (one request each in flight)
         self.slice_attempts = slice_attempts
-        self.batch_slices = batch_slices         # slices of one source and year per batch (one worker's task)
+        self.batch_slices = batch_slices         # fetched slices of one source and year landed together, at most
         self.batch_rows = batch_rows             # land once the fetched slices hold this many rows
         self.batch_seconds = batch_seconds       # ... or the oldest of them has waited this long
+        self.land_workers = land_workers         # batches landed at once (one connection each)
         self._local = threading.local()
         self._conns: list[psycopg.Connection] = []
         self._lock = threading.Lock()
         self.states: dict[str, str] = {}
         self.unknown_fips: set[str] = set()      # states met in records but not in `states`
         self.progress = None
+        self._whole: set[str] = set()            # endpoints whose `fields=` the server refused: asked without it
+        self._fields_ok: set[str] = set()        # request paths that answered a request with `fields=`
+        self.notes: list[tuple[str, str]] = []   # (source, note) found while fetching
 
     # ---------------------------------------------------------------------------- connections
     def _conn(self) -> psycopg.Connection:
@@ -324,13 +343,51 @@ class Ingest:
             self._conns.clear()
 
     # ---------------------------------------------------------------------------- one slice
-    def _chain(self, endpoint: Endpoint, sl: Slice, ctx: SliceContext,
-               handle: Callable[[list], None]) -> tuple[int, int]:
-        """Fetch every page of one endpoint for the slice; handle(records) each. -> (pages, records)."""
+    def _pages(self, endpoint: Endpoint, sl: Slice, path: str, params: list[tuple[str, str]]) -> Iterator:
+        """The chain's pages, asked for with `fields=` (the fields the cleaning reads). If the first page of a
+        request path that has not yet answered one with `fields=` fails (an HTTP error after the retries, an API
+        ERROR body, ...), the same request is sent without it; when that succeeds, the endpoint is asked without
+        `fields=` for the rest of the run, and a note says so once. When it fails too, the first error stands."""
+        client, fields = self.client, endpoint.fields
+        if endpoint.key in self._whole:
+            yield from client.pages(path, params, fields, send_fields=False)
+            return
+        chain = client.pages(path, params, fields)
+        if path in self._fields_ok or not getattr(client, "asks_fields", False):
+            yield from chain
+            return
+        try:
+            first = next(chain, None)
+        except ApiError as refused:
+            chain = client.pages(path, params, fields, send_fields=False)
+            try:
+                first = next(chain, None)
+            except ApiError:
+                raise refused from None
+            self._drop_fields(endpoint, sl, refused)
+        else:
+            self._fields_ok.add(path)
+        if first is not None:
+            yield first
+            yield from chain
+
+    def _drop_fields(self, endpoint: Endpoint, sl: Slice, refused: ApiError) -> None:
+        with self._lock:
+            if endpoint.key in self._whole:
+                return
+            self._whole.add(endpoint.key)
+            self.notes.append((sl.key.source, f"{endpoint.key}: the API refused fields= ({_one_line(refused)[:200]}) "
+                                              f"but answered without it; whole records are asked for the rest of "
+                                              f"the run"))
+
+    def _chain(self, endpoint: Endpoint, sl: Slice, ctx: SliceContext, handle: Callable[[list], None],
+               received: Counter) -> tuple[int, int]:
+        """Fetch every page of one endpoint for the slice; handle(records) each. -> (pages, records); the
+        records are also added to received[endpoint key]."""
         pages = got = 0
         count = None
         path, params = endpoint.url_path(sl.key.year), endpoint.params(sl.key.fips)
-        for page in self.client.pages(path, params, endpoint.fields):
+        for page in self._pages(endpoint, sl, path, params):
             pages += 1
             got += len(page.results)
             if count is None:
@@ -343,63 +400,48 @@ class Ingest:
                 self.progress.rows(len(page.results))
         if count is not None and got != count:
             raise CountMismatch(f"{path}?{_q(params)}: the API's count is {count:,} but {got:,} rows arrived")
+        received[endpoint.key] += got
         return pages, got
 
     def _fetch_slice(self, sl: Slice, result: SliceResult) -> land.StagedSlice:
         """Fetch and clean one slice (its source's collect(): pages are cleaned as they arrive and only the
         cleaned rows are kept); a count mismatch refetches it, up to slice_attempts times. Fills in result's
-        pages, records and counts. -> the slice ready to land."""
+        pages, records, counts and `empty`. -> the slice ready to land."""
         for attempt in range(1, self.slice_attempts + 1):
             ctx = SliceContext(sl.key.year, sl.key.fips, self.states)
+            received: Counter = Counter()
             try:
-                got = sl.source.collect(lambda ep, handle, ctx=ctx: self._chain(ep, sl, ctx, handle), ctx,
-                                        sl.fallback_denominator)
+                got = sl.source.collect(
+                    lambda ep, handle, ctx=ctx, received=received: self._chain(ep, sl, ctx, handle, received),
+                    ctx, sl.fallback_denominator)
                 break
             except CountMismatch as exc:
                 if attempt == self.slice_attempts:
                     raise CountMismatch(f"{exc} (slice tried {attempt} times)") from None
         result.pages, result.received, result.counts = got.pages, got.received, ctx.counts
+        result.empty = received[sl.source.endpoint.key] == 0
         if ctx.unknown_fips:
             ctx.counts["unknown_state_fips"] = sorted(ctx.unknown_fips)   # listed in the checkpoint
             self.unknown_fips |= ctx.unknown_fips
         return land.StagedSlice(sl.key.fips, got.rows, got.fallback)
 
-    def run_batch(self, batch: list[Slice], depends_on: dict[SliceKey, Future]) -> list[SliceResult]:
-        """Fetch the batch's slices one after another and land them together (see _land). A slice that cannot
-        be fetched is recorded as failed and the others still land. Rows are landed early when the slices
-        waiting to land hold batch_rows rows or the oldest has waited batch_seconds, so a batch never holds
-        more than about batch_rows cleaned rows. depends_on: the batch futures of the slices' prerequisites
-        (the CCD directory slice a CRDC fallback slice reads its enrollment from)."""
-        results: list[SliceResult] = []
-        waiting: list[tuple[SliceResult, land.StagedSlice]] = []
-        waiting_rows, waiting_since = 0, 0.0
-        for sl in batch:
-            t0 = time.monotonic()
-            result = SliceResult(sl, "failed")
-            results.append(result)
-            try:
-                dep = depends_on.get(sl.key)
-                if dep is not None and _result_of(dep.result(), dep_key(sl)).status != "done":
-                    needed = dep_key(sl)
-                    raise SliceError(f"needs {needed.source} {needed.year} {sl.abbrev}, which failed")
-                staged = self._fetch_slice(sl, result)
-            except Exception as exc:  # noqa: BLE001 - one slice never fails the run; the message is reported
-                result.error = _one_line(exc)
-                self._record_failure(sl, result)
-                result.seconds = time.monotonic() - t0
-                continue
-            result.seconds = time.monotonic() - t0
-            if not waiting:
-                waiting_since = time.monotonic()
-            waiting.append((result, staged))
-            waiting_rows += len(staged.rows)
-            if waiting_rows >= self.batch_rows or time.monotonic() - waiting_since >= self.batch_seconds:
-                self._land(waiting)
-                waiting, waiting_rows = [], 0
-        if waiting:
-            self._land(waiting)
-        return results
+    def fetch(self, sl: Slice, needed_failed: SliceKey | None = None) -> tuple[SliceResult, land.StagedSlice | None]:
+        """One fetch worker's task: fetch and clean one slice. A slice that cannot be fetched (or whose
+        prerequisite `needed_failed` failed) is recorded as failed here, and None is returned for its rows."""
+        t0 = time.monotonic()
+        result = SliceResult(sl, "failed")
+        staged = None
+        try:
+            if needed_failed is not None:
+                raise SliceError(f"needs {needed_failed.source} {needed_failed.year} {sl.abbrev}, which failed")
+            staged = self._fetch_slice(sl, result)
+        except Exception as exc:  # noqa: BLE001 - one slice never fails the run; the message is reported
+            result.error = _one_line(exc)
+            self._record_failure(sl, result)
+        result.seconds = time.monotonic() - t0
+        return result, staged
 
+    # ---------------------------------------------------------------------------- landing
     def _land(self, items: list[tuple[SliceResult, land.StagedSlice]]) -> None:
         """Land fetched slices of one source and year in one transaction: one COPY, one upsert statement, and
         every slice's checkpoint row. If that fails, each slice is landed alone, so that one slice's problem
@@ -480,49 +522,113 @@ class Ingest:
             self._run(plan, progress)
         finally:
             gc.set_threshold(*threshold)
+            for source, note in self.notes:
+                plan.reports[source].notes.append(note)
 
     def _run(self, plan: Plan, progress) -> None:
+        """The scheduler (this thread): keeps `concurrency` slices being fetched, each by one fetch worker, as
+        long as slices remain; gathers the fetched slices of each source and year into a batch, handed to a
+        land worker once it holds batch_slices slices or batch_rows rows, its oldest slice has waited
+        batch_seconds, or no more slices of that source and year can come. How slices are fetched is thus
+        independent of how they land: a slow response holds back only its own slice. Slices are taken in plan
+        order, except that a slice whose prerequisite (dep_key) is still on its way waits without holding back
+        the others. No new fetch starts while 2 x land_workers batches are waiting to land, so the rows held
+        are bounded: about batch_rows per source and year being gathered, those batches, and what the fetch
+        workers hold."""
         self.progress = progress
-        batches = make_batches(plan.todo, self.batch_slices)
-        by_slice: dict[SliceKey, Future] = {}
-        futures: list[Future] = []
-        with ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="ingest") as pool:
+        todo = plan.todo
+        position = {sl.key: i for i, sl in enumerate(todo)}
+        ready = list(range(len(todo)))            # a heap of plan positions (sorted: a heap already)
+        blocked: dict[SliceKey, list[int]] = {}   # prerequisite -> positions of the slices waiting for it
+        final: dict[SliceKey, str] = {}           # slices landed or failed: their status
+        groups: dict[tuple[str, int], _Gathering] = {}
+        for sl in todo:
+            groups.setdefault((sl.key.source, sl.key.year), _Gathering()).remaining += 1
+        fetching: dict[Future, int] = {}
+        landing: dict[Future, list[tuple[SliceResult, land.StagedSlice]]] = {}
+
+        def finished(result: SliceResult) -> None:
+            final[result.slice.key] = result.status
+            plan.reports[result.slice.key.source].add(result)
+            progress.slice_finished(result)
+            for i in blocked.pop(result.slice.key, ()):
+                heapq.heappush(ready, i)
+
+        def hand_over(key: tuple[str, int]) -> None:
+            g = groups[key]
+            items = [(r, s) for _, r, s in sorted(g.items, key=lambda item: item[0])]   # in plan order
+            g.items, g.rows = [], 0
+            landing[land_pool.submit(self._land, items)] = items
+
+        with ThreadPoolExecutor(self.concurrency, thread_name_prefix="ingest-fetch") as fetch_pool, \
+                ThreadPoolExecutor(self.land_workers, thread_name_prefix="ingest-land") as land_pool:
             try:
-                for batch in batches:   # in SOURCE_NAMES order: the directory's batches are queued before CRDC's
-                    deps = {sl.key: by_slice[k] for sl in batch if (k := dep_key(sl)) is not None and k in by_slice}
-                    fut = pool.submit(self.run_batch, batch, deps)
-                    futures.append(fut)
-                    by_slice.update((sl.key, fut) for sl in batch)
-                for fut in as_completed(futures):
-                    for r in fut.result():
-                        plan.reports[r.slice.key.source].add(r)
-                        progress.slice_finished(r)
+                while True:
+                    while ready and len(fetching) < self.concurrency and len(landing) < 2 * self.land_workers:
+                        i = heapq.heappop(ready)
+                        sl = todo[i]
+                        needed = dep_key(sl)
+                        if needed not in position:        # None, or not fetched by this run
+                            needed = None
+                        elif needed not in final:
+                            blocked.setdefault(needed, []).append(i)
+                            continue
+                        elif final[needed] == "done":
+                            needed = None
+                        fetching[fetch_pool.submit(self.fetch, sl, needed)] = i
+                    now = time.monotonic()
+                    for key, g in groups.items():
+                        if g.items and (now - g.since >= self.batch_seconds or not (fetching or landing)):
+                            hand_over(key)
+                    if not (fetching or landing):
+                        break
+                    due = [g.since + self.batch_seconds - now for g in groups.values() if g.items]
+                    done, _ = wait([*fetching, *landing], timeout=max(0.0, min(due)) if due else None,
+                                   return_when=FIRST_COMPLETED)
+                    for fut in done:
+                        if fut in landing:
+                            items = landing.pop(fut)
+                            fut.result()
+                            for result, _ in items:
+                                finished(result)
+                            continue
+                        i = fetching.pop(fut)
+                        result, staged = fut.result()
+                        key = (result.slice.key.source, result.slice.key.year)
+                        g = groups[key]
+                        g.remaining -= 1
+                        if staged is None:
+                            finished(result)
+                        else:
+                            if not g.items:
+                                g.since = time.monotonic()
+                            g.items.append((i, result, staged))
+                            g.rows += len(staged.rows)
+                        if g.items and (g.remaining == 0 or g.rows >= self.batch_rows
+                                        or len(g.items) >= self.batch_slices):
+                            hand_over(key)
+                if blocked:                               # cannot happen: every prerequisite ends somehow
+                    raise RuntimeError(f"slices left waiting for {', '.join(map(str, blocked))}")
             except BaseException:
-                pool.shutdown(wait=True, cancel_futures=True)
+                fetch_pool.shutdown(wait=True, cancel_futures=True)
+                land_pool.shutdown(wait=True, cancel_futures=True)
                 raise
 
 
-def make_batches(todo: list[Slice], max_slices: int) -> list[list[Slice]]:
-    """Consecutive slices of the same source and year, at most max_slices to a batch (plan order kept)."""
-    batches: list[list[Slice]] = []
-    for sl in todo:
-        last = batches[-1] if batches else None
-        if (last and len(last) < max_slices and last[0].key.source == sl.key.source
-                and last[0].key.year == sl.key.year):
-            last.append(sl)
-        else:
-            batches.append([sl])
-    return batches
+@dataclass
+class _Gathering:
+    """Fetched slices of one source and year waiting to land together (Ingest._run)."""
+
+    remaining: int = 0                           # slices of it not yet fetched (or failed)
+    items: list[tuple[int, SliceResult, land.StagedSlice]] = field(default_factory=list)   # (plan position, ...)
+    rows: int = 0
+    since: float = 0.0                           # when the oldest of `items` was fetched
 
 
 def dep_key(sl: Slice) -> SliceKey | None:
     """The slice that must land before this one (a CRDC fallback slice reads its CCD enrollment), or None."""
     dep = sl.source.depends_on(sl.key.year, sl.key.fips, sl.fallback_denominator)
     return SliceKey(*dep) if dep else None
-
-
-def _result_of(results: list[SliceResult], key: SliceKey) -> SliceResult:
-    return next(r for r in results if r.slice.key == key)
 
 
 def _q(params) -> str:
@@ -547,6 +653,28 @@ def _one_line(exc: BaseException) -> str:
     if not isinstance(exc, (ApiError, SliceError)):
         first = f"{type(exc).__name__}: {first}"
     return first[:500]
+
+
+def gap_warnings(conn, plan: Plan) -> None:
+    """Warn about each slice whose endpoint returned no records although its state has rows of that source for
+    other years, in district_data_history (by the districts' state) or in this run: more likely a gap in the
+    API's data than a state without any. A warning, not an error; into the source's report (the summary and
+    its refresh log row)."""
+    for rep in plan.reports.values():
+        if not rep.empty:
+            continue
+        have = {fips: set(years) for fips, years in rep.years_with_records.items()}
+        for fips, years in conn.execute("""
+                SELECT d.state_fips, array_agg(DISTINCT h.year)
+                  FROM districts d JOIN district_data_history h ON h.leaid = d.leaid AND h.source = %s
+                 WHERE d.state_fips = ANY(%s)
+                 GROUP BY d.state_fips""", (rep.name, sorted({r.slice.key.fips for r in rep.empty}))):
+            have.setdefault(fips, set()).update(years)
+        for r in sorted(rep.empty, key=lambda r: (-r.slice.key.year, r.slice.key.fips)):
+            others = have.get(r.slice.key.fips, set()) - {r.slice.key.year}
+            if others:
+                rep.warnings.append(f"{r.slice.label()}: the API returned no records, though {r.slice.abbrev} has "
+                                    f"{rep.name} data for {format_years(others)} (a gap in the source?)")
 
 
 def start_refresh_logs(conn, plan: Plan) -> dict[str, int]:
@@ -575,7 +703,7 @@ def finish_refresh_logs(conn, plan: Plan, ids: dict[str, int], aborted: str | No
             "rows_inserted": rep.inserted, "rows_updated": rep.updated, "rows_unchanged": rep.unchanged,
             "values_nulled": values_nulled(rep.counts), "records_skipped": records_skipped(rep.counts),
             "counts": _jsonable({k: v for k, v in rep.counts.items() if isinstance(v, int)}),
-            "failures": failures,
+            "failures": failures, "notes": rep.notes, "warnings": rep.warnings,
         }
         status = "failed" if rep.failed or aborted else "success" if rep.done else "skipped"
         error = aborted or ((f"{len(rep.failed)} slice(s) failed; first: {rep.failed[0].slice.label()}: "
@@ -600,7 +728,7 @@ class IngestRequest:
     sources: list[str] = field(default_factory=lambda: list(SOURCE_NAMES))
     api_url: str = DEFAULT_API_URL
     http: HttpSettings = field(default_factory=HttpSettings)
-    concurrency: int = 4
+    concurrency: int = DEFAULT_CONCURRENCY
     batch_slices: int = BATCH_SLICES
     refresh: bool = False
     save_raw: Path | None = None
@@ -621,6 +749,13 @@ class IngestOutcome:
     @property
     def failed(self) -> list[SliceResult]:
         return [r for rep in self.plan.reports.values() for r in rep.failed]
+
+    @property
+    def messages(self) -> list[str]:
+        """What the run found worth saying besides the figures: its notes, then its warnings, one line each."""
+        reports = self.plan.reports.values()
+        return ([f"note: {n}" for rep in reports for n in rep.notes]
+                + [f"warning: {w}" for rep in reports for w in rep.warnings])
 
     @property
     def unknown_records(self) -> int:
@@ -671,6 +806,7 @@ def run_ingest(conninfo: str, request: IngestRequest, progress: IngestProgress |
                 try:
                     progress.planned(plan, client.base_url)
                     runner.run(plan, progress)
+                    gap_warnings(conn, plan)
                 except BaseException as exc:
                     aborted = f"the run stopped: {type(exc).__name__}: {exc}"[:500]
                     raise

@@ -36,10 +36,10 @@ INGEST_OPTIONS: list[Callable[[Callable[..., Any]], Callable[..., Any]]] = [
                  help=f"all, or a comma list of: {', '.join(SOURCE_NAMES)}."),
     click.option("--api-url", envvar="EDUCATIONDATA_API_URL", default=DEFAULT_API_URL, show_default=True,
                  help="Base URL of the API [env: EDUCATIONDATA_API_URL]."),
-    click.option("--concurrency", type=click.IntRange(1, 32), default=4, show_default=True,
-                 envvar="DISTRICT_BENCHMARKS_CONCURRENCY", help="Slices fetched at once."),
+    click.option("--concurrency", type=click.IntRange(1, 32), default=IngestRequest.concurrency, show_default=True,
+                 envvar="DISTRICT_BENCHMARKS_CONCURRENCY", help="Slices fetched at once (requests in flight)."),
     click.option("--batch-slices", type=click.IntRange(1, 256), default=BATCH_SLICES, show_default=True,
-                 help="Slices of one source and year fetched by one worker and landed in one transaction "
+                 help="Fetched slices of one source and year landed together in one transaction, at most "
                       "(1: each slice alone)."),
     click.option("--refresh", is_flag=True, help="Fetch slices again even if they landed before."),
     click.option("--save-raw", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",

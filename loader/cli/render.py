@@ -111,6 +111,8 @@ def print_ingest_outcome(outcome: IngestOutcome) -> None:
     out.print(ingest_summary(outcome))
     for r in outcome.failed:
         click.echo(describe_result(r), err=True)
+    for line in outcome.messages:                     # notes and warnings found during the run
+        click.echo(line, err=True)
     if outcome.unknown_records:
         click.echo(f"note: {outcome.unknown_records:,} record(s) of a state with no row in `states` (fips "
                    f"{', '.join(sorted(outcome.unknown_fips))}) were skipped", err=True)
