@@ -583,3 +583,125 @@ def test_output_is_plain_lines_and_a_summary_when_not_a_terminal(dsn, fake):
     assert "ingest summary" in r.output and "rows landed" in r.output
     table = [ln for ln in r.output.splitlines() if ln.startswith("│ total")]
     assert table and "│    2 │" in table[0]
+
+
+# ------------------------------------------------------------------------------------------------ national scale
+
+def test_every_data_request_names_the_fields_the_cleaning_reads(dsn, fake):
+    from loader.sources import ENDPOINTS
+    delaware(fake)
+    r = ingest(dsn, fake, "--states", "DE", "--years", "2019-2022")
+    assert r.exit_code == 0, r.output
+    data = [(p, q) for p, q in fake.log if p != "api-endpoints/"]
+    assert len(data) > 20
+    for path, query in data:
+        ep = next(e for e in ENDPOINTS if path.startswith(e.path.split("{year}")[0]))
+        assert query.get("fields") == ",".join(ep.fields), path
+    assert "fields" not in dict(fake.log)["api-endpoints/"]
+
+
+@pytest.mark.parametrize("status, asked", [(400, 1), (200, 3)])    # 200: an API ERROR body, retried twice
+def test_fields_refused_are_dropped_for_that_endpoint_once_and_said(dsn, conn, fake, status, asked):
+    delaware(fake)
+    fake.add("ccd_finance", 2019, 10, [{"leaid": A, "year": 2019, "fips": 10, "exp_current_elsec_total": 100.0,
+                                        "enrollment_fall_responsible": 1}])
+    fake.fault("reject_fields", "ccd/finance", status=status, times=1000)
+    r = ingest(dsn, fake, "--states", "DE,MD", "--years", "2019-2021", "--sources", "ccd_finance,ccd_directory",
+               "--concurrency", "1")
+    assert r.exit_code == 0, r.output
+    assert history(conn, "ccd_finance", 2020) == {A: D("12345.67"), B: None, C: None}
+    finance = fake.requests_for("ccd/finance")
+    with_fields = [q for _, q in finance if "fields" in q]
+    assert len(with_fields) == asked               # the first request, refused; never asked with fields= again
+    # then without: DE 2020 (two pages), DE 2019, MD 2020 and 2019 (empty pages)
+    assert len(finance) == asked + 2 + 1 + 1 + 1
+    assert all("fields" in q for p, q in fake.log if "ccd/directory" in p)     # other endpoints keep it
+    notes = [ln for ln in r.output.splitlines() if "refused fields=" in ln]
+    assert len(notes) == 1 and notes[0].startswith("note: ccd_finance: the API refused fields=")
+    logs = dict(conn.execute("SELECT data_source, details FROM data_refresh_logs"))
+    assert len(logs["ccd_finance"]["notes"]) == 1 and "refused fields=" in logs["ccd_finance"]["notes"][0]
+    assert logs["ccd_directory"]["notes"] == []
+
+
+def test_a_request_failing_with_and_without_fields_keeps_its_own_error(dsn, conn, fake):
+    delaware(fake)
+    fake.fault("status", "ccd/finance/2020", status=404, times=2)
+    r = ingest(dsn, fake, "--states", "DE", "--years", "2020", "--sources", "ccd_finance")
+    assert r.exit_code == 1
+    assert "FAILED ccd_finance 2020 DE: HTTP 404" in r.output and "fields=" in r.output   # the first request's
+    assert [("fields" in q) for _, q in fake.requests_for("ccd/finance")] == [True, False]
+    assert "refused" not in r.output
+
+
+def test_saved_pages_replay_whether_they_were_asked_with_fields_or_without(dsn, fake, pg_admin, migrated_template,
+                                                                          tmp_path):
+    from tests import harness
+    delaware(fake)
+    fake.fault("reject_fields", "ccd/finance", status=400, times=1000)
+    raw = tmp_path / "raw"
+    r = ingest(dsn, fake, "--states", "DE", "--years", "2020-2021", "--sources", "ccd_finance,ccd_directory",
+               "--save-raw", str(raw))
+    assert r.exit_code == 0, r.output
+    assert {p.parent.name for p in raw.rglob("page-0001.json.gz")} == {"fips=10", "api-endpoints"}
+    other = harness.create_database(pg_admin, "dbench_t", template=migrated_template)
+    try:
+        dsn2 = harness.with_dbname(pg_admin, other)
+        r = ingest(dsn2, None, "--states", "DE", "--years", "2020-2021", "--sources", "ccd_finance,ccd_directory",
+                   "--from-dir", str(raw))
+        assert r.exit_code == 0, r.output
+        assert snapshot(dsn2) == snapshot(dsn) and len(snapshot(dsn)["history"]) == 7
+    finally:
+        harness.drop_database(pg_admin, other)
+
+
+def test_one_slow_response_holds_back_no_other_slice(dsn, conn, fake):
+    """Three states of one source and year each get a response that trickles for 2 s (then breaks off and is
+    asked again): fetched side by side, the run takes about one slow response, not three."""
+    import time
+    delaware(fake)
+    for fips in (10, 24, 6):
+        fake.add("ccd_finance", 2020, fips, [{"leaid": f"{fips:02d}00001", "year": 2020, "fips": fips,
+                                              "exp_current_elsec_total": 500.0, "enrollment_fall_responsible": 5}])
+        fake.fault("trickle", "ccd/finance/2020", fips=str(fips), seconds=2.0)
+    t0 = time.monotonic()
+    r = ingest(dsn, fake, "--states", "DE,MD,CA", "--years", "2020", "--sources", "ccd_finance")
+    took = time.monotonic() - t0
+    assert r.exit_code == 0, r.output
+    assert took < 2 * 2.0, f"{took:.1f}s"
+    assert set(history(conn, "ccd_finance", 2020)) == {A, "2400001", "0600001"}
+    xmins = conn.execute("SELECT DISTINCT xmin::text FROM ingest_slices").fetchall()
+    assert len(xmins) == 1                                          # and they still landed as one batch
+
+
+def test_an_empty_slice_of_a_state_with_data_in_other_years_is_a_warning(dsn, conn, fake):
+    delaware(fake)
+    r = ingest(dsn, fake, "--states", "DE,MD", "--years", "2021", "--sources", "ccd_directory")
+    assert r.exit_code == 0 and "warning:" not in r.output           # MD: no data in any year, no warning
+    # 2020: DE's slice is empty, and DE has directory rows for 2021 (in district_data_history) and 2022 (this run)
+    r = ingest(dsn, fake, "--states", "DE,MD", "--years", "2020,2022", "--sources", "ccd_directory,crdc_absenteeism")
+    assert r.exit_code == 0, r.output                                # a warning, not an error
+    warnings = [ln for ln in r.output.splitlines() if ln.startswith("warning:")]
+    assert warnings == [
+        "warning: ccd_directory 2020 DE: the API returned no records, though DE has ccd_directory data for "
+        "2021-2022 (a gap in the source?)",
+        "warning: crdc_absenteeism 2020 DE: the API returned no records, though DE has crdc_absenteeism data for "
+        "2022 (a gap in the source?)"]
+    logs = dict(conn.execute("SELECT data_source, details FROM data_refresh_logs WHERE completed_at IS NOT NULL "
+                             "AND details->>'years' = '2020, 2022'"))
+    assert logs["ccd_directory"]["warnings"] == [warnings[0].removeprefix("warning: ")]
+    assert conn.execute("SELECT status FROM ingest_slices WHERE source = 'ccd_directory' AND year = 2020 "
+                        "AND state_fips = '10'").fetchone() == ("done",)
+
+
+def test_crdc_schools_pair_when_one_route_sends_numbers_and_the_other_strings(dsn, conn, fake):
+    ab = "students_chronically_absent"
+    fake.add("crdc_chronic_absenteeism", 2021, 10, [
+        dict(school(A, 1, ab, 30), crdc_id=10001), dict(school(A, 2, ab, 20), crdc_id=10002.0)])
+    fake.add("crdc_enrollment", 2021, 10, [
+        dict(school(A, 1, "enrollment_crdc", 300), crdc_id="010001"),
+        dict(school(A, 2, "enrollment_crdc", 100), crdc_id=" 10002 ")])
+    r = ingest(dsn, fake, "--states", "DE", "--years", "2021", "--sources", "crdc_absenteeism")
+    assert r.exit_code == 0, r.output
+    assert history(conn, "crdc_absenteeism", 2021) == {A: D("12.50")}     # 100 * (30 + 20) / (300 + 100)
+    counts = slice_counts(conn, "crdc_absenteeism", 2021)
+    assert counts["schools"] == 2 and "schools_excluded" not in counts           # both paired
