@@ -576,9 +576,9 @@ class Ingest:
                         elif final[needed] == "done":
                             needed = None
                         fetching[fetch_pool.submit(self.fetch, sl, needed)] = i
-                    now = time.monotonic()
+                    now, idle = time.monotonic(), not (fetching or landing)
                     for key, g in groups.items():
-                        if g.items and (now - g.since >= self.batch_seconds or not (fetching or landing)):
+                        if g.items and (idle or now - g.since >= self.batch_seconds):
                             hand_over(key)
                     if not (fetching or landing):
                         break
@@ -658,8 +658,8 @@ def _one_line(exc: BaseException) -> str:
 def gap_warnings(conn, plan: Plan) -> None:
     """Warn about each slice whose endpoint returned no records although its state has rows of that source for
     other years, in district_data_history (by the districts' state) or in this run: more likely a gap in the
-    API's data than a state without any. A warning, not an error; into the source's report (the summary and
-    its refresh log row)."""
+    API's data than a state without any. A warning, not an error: one line per source and year, into the
+    source's report (the summary and its refresh log row)."""
     for rep in plan.reports.values():
         if not rep.empty:
             continue
@@ -670,11 +670,20 @@ def gap_warnings(conn, plan: Plan) -> None:
                  WHERE d.state_fips = ANY(%s)
                  GROUP BY d.state_fips""", (rep.name, sorted({r.slice.key.fips for r in rep.empty}))):
             have.setdefault(fips, set()).update(years)
+        gaps: dict[int, list[tuple[Slice, set[int]]]] = {}
         for r in sorted(rep.empty, key=lambda r: (-r.slice.key.year, r.slice.key.fips)):
             others = have.get(r.slice.key.fips, set()) - {r.slice.key.year}
             if others:
-                rep.warnings.append(f"{r.slice.label()}: the API returned no records, though {r.slice.abbrev} has "
-                                    f"{rep.name} data for {format_years(others)} (a gap in the source?)")
+                gaps.setdefault(r.slice.key.year, []).append((r.slice, others))
+        for year, found in gaps.items():
+            if len(found) == 1:
+                sl, others = found[0]
+                rep.warnings.append(f"{sl.label()}: the API returned no records, though {sl.abbrev} has {rep.name} "
+                                    f"data for {format_years(others)} (a gap in the source?)")
+            else:
+                rep.warnings.append(f"{rep.name} {year}: the API returned no records for {len(found)} states that "
+                                    f"have {rep.name} data for other years: {', '.join(sl.abbrev for sl, _ in found)} "
+                                    f"(a gap in the source?)")
 
 
 def start_refresh_logs(conn, plan: Plan) -> dict[str, int]:

@@ -693,6 +693,17 @@ def test_an_empty_slice_of_a_state_with_data_in_other_years_is_a_warning(dsn, co
                         "AND state_fips = '10'").fetchone() == ("done",)
 
 
+def test_empty_slices_of_one_source_and_year_are_one_warning(dsn, conn, fake):
+    delaware(fake)
+    for fips in (15, 24):
+        fake.add("ccd_directory", 2021, fips, [dir_rec(f"{fips}00001", 2021, fips=fips)])
+    r = ingest(dsn, fake, "--states", "DE,MD,HI", "--years", "2020-2021", "--sources", "ccd_directory")
+    assert r.exit_code == 0, r.output
+    assert [ln for ln in r.output.splitlines() if ln.startswith("warning:")] == [
+        "warning: ccd_directory 2020: the API returned no records for 3 states that have ccd_directory data for "
+        "other years: DE, HI, MD (a gap in the source?)"]
+
+
 def test_crdc_schools_pair_when_one_route_sends_numbers_and_the_other_strings(dsn, conn, fake):
     ab = "students_chronically_absent"
     fake.add("crdc_chronic_absenteeism", 2021, 10, [
