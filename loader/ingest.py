@@ -778,7 +778,8 @@ def make_client(request: IngestRequest):
     if request.from_dir:
         return DirClient(request.from_dir)
     if request.via == "csv":
-        from .bulk import BulkClient     # imported here: loader.bulk imports this module
+        # Imported here: loader.bulk imports this module.
+        from .bulk import BulkClient
         return BulkClient.for_request(request)
     try:
         client = ApiClient(request.api_url, request.http)
