@@ -48,6 +48,13 @@ INGEST_OPTIONS: list[Callable[[Callable[..., Any]], Callable[..., Any]]] = [
                  help="Replay pages saved with --save-raw instead of the network."),
     click.option("--sample", is_flag=True,
                  help="Ingest the bundled offline sample (synthetic data for HI, DE and OR) instead of the API."),
+    click.option("--via", type=click.Choice(["api", "csv"]), default="api", show_default=True,
+                 help="api: the API's routes, page by page and state by state; csv: the API's bulk CSV files, "
+                      "downloaded whole (cached) and cut into the same slices (docs/ingest.md, Bulk mode)."),
+    click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
+                 envvar="DISTRICT_BENCHMARKS_CACHE_DIR",
+                 help="--via csv: where downloaded files are kept [default: $XDG_CACHE_HOME/district-benchmarks "
+                      "or ~/.cache/district-benchmarks; env: DISTRICT_BENCHMARKS_CACHE_DIR]."),
     click.option("--timeout", type=FiniteFloat(0.01), default=60.0, show_default=True,
                  envvar="DISTRICT_BENCHMARKS_HTTP_TIMEOUT", help="Read timeout of a request, seconds."),
     click.option("--deadline", type=FiniteFloat(0.01), default=300.0, show_default=True,
@@ -74,16 +81,18 @@ def ingest_options(f: Callable[..., Any]) -> Callable[..., Any]:
 def make_request(years: list[int], states: list[str] | None, sources: list[str], api_url: str, concurrency: int,
                  batch_slices: int, refresh: bool, save_raw: Path | None, from_dir: Path | None, sample: bool,
                  timeout: float, deadline: float, retries: int, backoff: float,
-                 max_response_mb: int = 512) -> IngestRequest:
+                 max_response_mb: int = 512, via: str = "api", cache_dir: Path | None = None) -> IngestRequest:
     if sample and (from_dir or save_raw):
         raise click.UsageError("--sample cannot be combined with --from-dir or --save-raw")
+    if via == "csv" and (sample or from_dir):
+        raise click.UsageError("--via csv downloads files; it cannot be combined with --sample or --from-dir")
     if save_raw and from_dir:
         raise click.UsageError("--save-raw and --from-dir cannot be used together")
     http = HttpSettings(read_timeout=timeout, deadline=deadline, retries=retries, backoff=backoff, jitter=backoff,
                         connect_timeout=min(10.0, timeout), max_body=max_response_mb * 2**20)
     return IngestRequest(years=years, states=states, sources=sources, api_url=api_url, http=http,
                          concurrency=concurrency, batch_slices=batch_slices, refresh=refresh, save_raw=save_raw,
-                         from_dir=paths.sample_dir() if sample else from_dir)
+                         from_dir=paths.sample_dir() if sample else from_dir, via=via, cache_dir=cache_dir)
 
 
 FAILED_HINT = "Run the same command again to retry them."
