@@ -280,7 +280,7 @@ class Downloader:
                 if self.stop.is_set():
                     raise ApiError(f"download of {url} stopped: the run is ending")
                 try:
-                    chunk = resp.raw.read(DOWNLOAD_CHUNK, decode_content=True)
+                    chunk = resp.raw.read1(DOWNLOAD_CHUNK, decode_content=True)   # what has arrived: kept
                 except Exception as exc:  # noqa: BLE001 - urllib3's read errors (timeout, protocol), OSError
                     raise TransientError(f"connection broke while downloading {url}: {_first_line(exc)}") from None
                 if not chunk:
