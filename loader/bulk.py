@@ -184,8 +184,10 @@ class Downloader:
         meta_path, part = local.with_name(local.name + ".meta.json"), local.with_name(local.name + ".part")
         part_meta = local.with_name(local.name + ".part.json")
         meta = _read_json(meta_path)
+        # The cached copy is whole (its recorded size) and the listing still gives the size it gave then (in
+        # whatever unit it uses); the server then says whether it changed.
         cached = (local.is_file() and meta.get("url") == url and meta.get("size") == local.stat().st_size
-                  and (f.size is None or f.size == meta.get("size")))
+                  and (f.size is None or f.size == meta.get("listed_size")))
         attempt = 0
         received = 0
         resumed = False
@@ -246,8 +248,8 @@ class Downloader:
             finally:
                 resp.close()
             os.replace(part, local)
-            _write_json(meta_path, {"url": url, "size": local.stat().st_size, "etag": info.get("etag"),
-                                    "last_modified": info.get("last_modified")})
+            _write_json(meta_path, {"url": url, "size": local.stat().st_size, "listed_size": f.size,
+                                    "etag": info.get("etag"), "last_modified": info.get("last_modified")})
             part_meta.unlink(missing_ok=True)
             return DownloadResult(local, "resumed" if resumed else "downloaded", received)
 
@@ -603,6 +605,9 @@ class BulkClient:
         available = {**fallback_years(), **catalogue_years(rows)}
         endpoints = list(dict.fromkeys(ep for name in sources for ep in SOURCES[name].endpoints()))
         notes: list[str] = []
+        if not ids:
+            self.from_api.append("every endpoint")
+            return ["no endpoint catalogue to find the endpoints' CSV files by; everything is fetched from the API"]
         for ep in endpoints:
             wanted = set(years) & available.get(ep.key, set())
             if not wanted:

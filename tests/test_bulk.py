@@ -190,6 +190,17 @@ def test_an_unavailable_listing_or_a_year_without_a_file_comes_from_the_api(dsn,
     assert [e["path"] for e in api.file_log] == ["edfacts/edfacts_grad/districts_edfacts_grad_2018.csv"]
 
 
+def test_without_a_catalogue_everything_comes_from_the_api(dsn, http_server, tmp_path):
+    api = FakeBulk(world=World({10: 45}, seed=3), catalogue=False)
+    with api.serve(http_server):
+        r = ingest(dsn, api, "--states", "DE", "--years", "2021", "--sources", "ccd_directory", "--via", "csv",
+                   cache=tmp_path)
+    assert r.exit_code == 0, r.output
+    assert "note: no endpoint catalogue to find the endpoints' CSV files by; everything is fetched from the API" \
+        in r.output
+    assert data_requests(api) == ["school-districts/ccd/directory/2021/"] and api.file_log == []
+
+
 def _without_year(files, key, year):
     def wrapped(k):
         return [f for f in files(k) if not (k == key and f[2] == (year,))]
