@@ -231,6 +231,13 @@ def test_save_raw_of_a_csv_run_replays_with_from_dir(dsn, other_dsn, fake, tmp_p
     assert snapshot(other_dsn) == snapshot(dsn)
 
 
+def test_run_takes_via_and_cache_dir_too():
+    for name in ("ingest", "run"):
+        ctx = cli.commands[name].make_context(name, ["--via", "csv", "--cache-dir", "/tmp/x"])
+        assert (ctx.params["via"], str(ctx.params["cache_dir"])) == ("csv", "/tmp/x")
+        assert cli.commands[name].make_context(name, []).params["via"] == "api"
+
+
 def test_via_csv_cannot_be_combined_with_a_replay(dsn, tmp_path):
     for extra in (["--sample"], ["--from-dir", str(tmp_path)]):
         r = ingest(dsn, None, "--via", "csv", *extra)
