@@ -57,7 +57,7 @@ import msgspec
 import requests
 
 from .api import MAX_REDIRECTS, ApiClient, ApiError, Page, TransientError
-from .ingest import IngestError, IngestRequest
+from .errors import UserError
 from .rawstore import DirClient, SavingClient, chain_dir, page_file
 from .sources import SOURCES, Endpoint, catalogue_years, fallback_years, format_years
 
@@ -548,12 +548,12 @@ class BulkClient:
     asks_fields = True            # the API's pages are asked with fields= (loader/ingest.py); the files' not
 
     def __init__(self, api: ApiClient, cache_dir: Path | None = None, save_raw: Path | None = None,
-                 page_records: int = PAGE_RECORDS, buffer_bytes: int = BUFFER_BYTES):
+                 page_records: int | None = None, buffer_bytes: int | None = None):
         self.api = api
         self.cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
         self.fallback = SavingClient(api, save_raw) if save_raw else api
-        self.page_records = page_records
-        self.buffer_bytes = buffer_bytes
+        self.page_records = page_records or PAGE_RECORDS        # read at call time: tests make them small
+        self.buffer_bytes = buffer_bytes or BUFFER_BYTES
         try:
             self.cache_dir.mkdir(parents=True, exist_ok=True)
             if save_raw:
@@ -562,8 +562,7 @@ class BulkClient:
             else:
                 self.root, self._own_root = Path(tempfile.mkdtemp(prefix="work-", dir=self.cache_dir)), True
         except OSError as exc:
-            raise IngestError(f"--cache-dir: cannot use {self.cache_dir}: {exc.strerror or exc}",
-                              option="--cache-dir") from None
+            raise UserError(f"cannot use {self.cache_dir}: {exc.strerror or exc}", option="--cache-dir") from None
         self.downloader = Downloader(api, self.cache_dir)
         self.plans: dict[str, _EndpointPlan] = {}          # endpoint key -> its files (only endpoints with some)
         self.from_api: list[str] = []                      # endpoint keys (or "key year") fetched from the API
@@ -571,14 +570,6 @@ class BulkClient:
         self._routes: dict[str, tuple[Endpoint, int]] = {}  # url path -> (endpoint, year)
         self.states: set[int] | None = None                # fips to keep (None: all)
         self._write_lock = threading.Lock()
-
-    @classmethod
-    def for_request(cls, request: IngestRequest) -> BulkClient:
-        try:
-            api = ApiClient(request.api_url, request.http)
-        except ValueError as exc:
-            raise IngestError(str(exc), option="--api-url") from None
-        return cls(api, request.cache_dir, request.save_raw, page_records=PAGE_RECORDS, buffer_bytes=BUFFER_BYTES)
 
     @property
     def base_url(self) -> str:

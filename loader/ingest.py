@@ -29,6 +29,7 @@ from psycopg.types.json import Jsonb
 
 from . import land, locks
 from .api import DEFAULT_API_URL, ApiClient, ApiError, CountMismatch, HttpSettings
+from .bulk import BulkClient
 from .db import connect
 from .errors import UserError
 from .normalize import SliceContext, records_skipped, values_nulled
@@ -777,14 +778,12 @@ def make_client(request: IngestRequest):
         raise IngestError("--save-raw and --from-dir cannot be used together", option="--save-raw")
     if request.from_dir:
         return DirClient(request.from_dir)
-    if request.via == "csv":
-        # Imported here: loader.bulk imports this module.
-        from .bulk import BulkClient
-        return BulkClient.for_request(request)
     try:
         client = ApiClient(request.api_url, request.http)
     except ValueError as exc:
         raise IngestError(str(exc), option="--api-url") from None
+    if request.via == "csv":
+        return BulkClient(client, request.cache_dir, request.save_raw)
     if request.save_raw:
         request.save_raw.mkdir(parents=True, exist_ok=True)
         return SavingClient(client, request.save_raw)
