@@ -5,7 +5,8 @@
  *   - Runs compute_current_values() (only when refresh_current), compute_state_averages(), then the trends
  *     and deltas/tiers of compute_district_trends() and compute_deltas_quartiles(), taken from the same
  *     helpers _benchmarks_trend_values() / _benchmarks_delta_values() (the deltas use the fresh swd_pct /
- *     ell_pct) and written in ONE UPDATE per district. All in the caller's transaction, under the run lock
+ *     ell_pct) and written in ONE UPDATE per district, then compute_peer_groups() (peer groups and
+ *     {m}_vs_peers, from the values just written). All in the caller's transaction, under the run lock
  *     (below): a second run queues, then computes from what the first committed. Call
  *     it in READ COMMITTED (the default): a REPEATABLE READ snapshot taken before the lock was granted would
  *     not see the first run's results.
@@ -16,9 +17,11 @@
  *     started_at / completed_at, details = the summary.
  *   - Returns the summary: version, refresh_current, states_changed, districts_changed (district row writes
  *     summed over the steps; 0 = nothing changed), districts_written (district rows actually written: current
- *     values + the combined write), out_of_range, duration_ms, lock_wait_ms (queueing, not in duration_ms), and
- *     steps: {step: {rows_changed, out_of_range, ms}} for each step that ran; district_trends / deltas_quartiles
- *     count the rows whose trend / delta-and-tier columns changed, and deltas_quartiles.ms includes the write.
+ *     values + the combined write + the peer differences), out_of_range, duration_ms, lock_wait_ms (queueing,
+ *     not in duration_ms), and steps: {step: {rows_changed, out_of_range, ms}} for each step that ran;
+ *     district_trends / deltas_quartiles count the rows whose trend / delta-and-tier columns changed, and
+ *     deltas_quartiles.ms includes the write; peer_groups counts the rows it changed in district_peers and
+ *     districts together (only its districts rows are in districts_changed).
  *   - On error the whole run, log row included, rolls back with the transaction and the error reaches the
  *     caller, which records the failure (the CLI in a 'failed' row of its own transaction, pg_cron in
  *     cron.job_run_details).
@@ -168,6 +171,18 @@ BEGIN
         || jsonb_build_object('deltas_quartiles', jsonb_build_object(
                'rows_changed', v_rows, 'out_of_range', v_step_oor,
                'ms', round((extract(epoch FROM clock_timestamp() - v_step_started) * 1000)::numeric, 1)));
+
+    -- peer groups, from the swd_pct / ell_pct and values just written
+    v_step_started := clock_timestamp();
+    v_rows := public.compute_peer_groups();
+    v_step_oor := current_setting('district_benchmarks.out_of_range')::integer;
+    v_written := current_setting('district_benchmarks.peer_districts_changed')::integer;
+    v_districts := v_districts + v_written;
+    v_districts_written := v_districts_written + v_written;
+    v_out_of_range := v_out_of_range + v_step_oor;
+    v_steps := v_steps || jsonb_build_object('peer_groups', jsonb_build_object(
+        'rows_changed', v_rows, 'out_of_range', v_step_oor,
+        'ms', round((extract(epoch FROM clock_timestamp() - v_step_started) * 1000)::numeric, 1)));
 
     v_summary := jsonb_build_object(
         'version',           public.benchmarks_version(),

@@ -1,6 +1,6 @@
 -- The schema contract: every table, column, type, key, check constraint and the seeded states.
 BEGIN;
-SELECT plan(135);
+SELECT plan(155);
 
 -- states
 SELECT has_table('public', 'states', 'states exists');
@@ -26,7 +26,7 @@ SELECT col_type_is('public', 'states', 'updated_at', 'timestamp with time zone',
 
 -- districts
 SELECT has_table('public', 'districts', 'districts exists');
-SELECT columns_are('public', 'districts', ARRAY['leaid', 'name', 'state_fips', 'state_abbrev', 'city', 'county_name', 'urban_centric_locale', 'agency_type', 'directory_year', 'enrollment', 'spec_ed_students', 'ell_students', 'teachers_fte', 'student_teacher_ratio', 'chronic_absenteeism_rate', 'graduation_rate_total', 'math_proficiency_pct', 'read_proficiency_pct', 'expenditure_per_pupil', 'children_poverty_percent', 'swd_pct', 'ell_pct', 'swd_trend_3yr', 'ell_trend_3yr', 'absenteeism_trend_3yr', 'graduation_trend_3yr', 'student_teacher_ratio_trend_3yr', 'math_proficiency_trend_3yr', 'read_proficiency_trend_3yr', 'expenditure_pp_trend_3yr', 'absenteeism_vs_state', 'absenteeism_vs_national', 'graduation_vs_state', 'graduation_vs_national', 'student_teacher_ratio_vs_state', 'student_teacher_ratio_vs_national', 'swd_pct_vs_state', 'swd_pct_vs_national', 'ell_pct_vs_state', 'ell_pct_vs_national', 'math_proficiency_vs_state', 'math_proficiency_vs_national', 'read_proficiency_vs_state', 'read_proficiency_vs_national', 'expenditure_pp_vs_state', 'expenditure_pp_vs_national', 'absenteeism_quartile_state', 'graduation_quartile_state', 'student_teacher_ratio_quartile_state', 'swd_pct_quartile_state', 'ell_pct_quartile_state', 'math_proficiency_quartile_state', 'read_proficiency_quartile_state', 'expenditure_pp_quartile_state', 'created_at', 'updated_at'], 'districts has exactly the specified columns');
+SELECT columns_are('public', 'districts', ARRAY['leaid', 'name', 'state_fips', 'state_abbrev', 'city', 'county_name', 'urban_centric_locale', 'agency_type', 'directory_year', 'enrollment', 'spec_ed_students', 'ell_students', 'teachers_fte', 'student_teacher_ratio', 'chronic_absenteeism_rate', 'graduation_rate_total', 'math_proficiency_pct', 'read_proficiency_pct', 'expenditure_per_pupil', 'children_poverty_percent', 'swd_pct', 'ell_pct', 'swd_trend_3yr', 'ell_trend_3yr', 'absenteeism_trend_3yr', 'graduation_trend_3yr', 'student_teacher_ratio_trend_3yr', 'math_proficiency_trend_3yr', 'read_proficiency_trend_3yr', 'expenditure_pp_trend_3yr', 'absenteeism_vs_state', 'absenteeism_vs_national', 'graduation_vs_state', 'graduation_vs_national', 'student_teacher_ratio_vs_state', 'student_teacher_ratio_vs_national', 'swd_pct_vs_state', 'swd_pct_vs_national', 'ell_pct_vs_state', 'ell_pct_vs_national', 'math_proficiency_vs_state', 'math_proficiency_vs_national', 'read_proficiency_vs_state', 'read_proficiency_vs_national', 'expenditure_pp_vs_state', 'expenditure_pp_vs_national', 'absenteeism_quartile_state', 'graduation_quartile_state', 'student_teacher_ratio_quartile_state', 'swd_pct_quartile_state', 'ell_pct_quartile_state', 'math_proficiency_quartile_state', 'read_proficiency_quartile_state', 'expenditure_pp_quartile_state', 'created_at', 'updated_at', 'absenteeism_vs_peers', 'graduation_vs_peers', 'student_teacher_ratio_vs_peers', 'swd_pct_vs_peers', 'ell_pct_vs_peers', 'math_proficiency_vs_peers', 'read_proficiency_vs_peers', 'expenditure_pp_vs_peers'], 'districts has exactly the specified columns');
 SELECT col_type_is('public', 'districts', 'leaid', 'character varying(7)', 'districts.leaid is character varying(7)');
 SELECT col_type_is('public', 'districts', 'name', 'text', 'districts.name is text');
 SELECT col_type_is('public', 'districts', 'state_fips', 'character varying(2)', 'districts.state_fips is character varying(2)');
@@ -73,6 +73,14 @@ SELECT col_type_is('public', 'districts', 'read_proficiency_vs_state', 'numeric(
 SELECT col_type_is('public', 'districts', 'read_proficiency_vs_national', 'numeric(8,2)', 'districts.read_proficiency_vs_national is numeric(8,2)');
 SELECT col_type_is('public', 'districts', 'expenditure_pp_vs_state', 'numeric(8,2)', 'districts.expenditure_pp_vs_state is numeric(8,2)');
 SELECT col_type_is('public', 'districts', 'expenditure_pp_vs_national', 'numeric(8,2)', 'districts.expenditure_pp_vs_national is numeric(8,2)');
+SELECT col_type_is('public', 'districts', 'absenteeism_vs_peers', 'numeric(8,2)', 'districts.absenteeism_vs_peers is numeric(8,2)');
+SELECT col_type_is('public', 'districts', 'graduation_vs_peers', 'numeric(8,2)', 'districts.graduation_vs_peers is numeric(8,2)');
+SELECT col_type_is('public', 'districts', 'student_teacher_ratio_vs_peers', 'numeric(8,2)', 'districts.student_teacher_ratio_vs_peers is numeric(8,2)');
+SELECT col_type_is('public', 'districts', 'swd_pct_vs_peers', 'numeric(8,2)', 'districts.swd_pct_vs_peers is numeric(8,2)');
+SELECT col_type_is('public', 'districts', 'ell_pct_vs_peers', 'numeric(8,2)', 'districts.ell_pct_vs_peers is numeric(8,2)');
+SELECT col_type_is('public', 'districts', 'math_proficiency_vs_peers', 'numeric(8,2)', 'districts.math_proficiency_vs_peers is numeric(8,2)');
+SELECT col_type_is('public', 'districts', 'read_proficiency_vs_peers', 'numeric(8,2)', 'districts.read_proficiency_vs_peers is numeric(8,2)');
+SELECT col_type_is('public', 'districts', 'expenditure_pp_vs_peers', 'numeric(8,2)', 'districts.expenditure_pp_vs_peers is numeric(8,2)');
 SELECT col_type_is('public', 'districts', 'absenteeism_quartile_state', 'character varying(15)', 'districts.absenteeism_quartile_state is character varying(15)');
 SELECT col_type_is('public', 'districts', 'graduation_quartile_state', 'character varying(15)', 'districts.graduation_quartile_state is character varying(15)');
 SELECT col_type_is('public', 'districts', 'student_teacher_ratio_quartile_state', 'character varying(15)', 'districts.student_teacher_ratio_quartile_state is character varying(15)');
@@ -128,12 +136,29 @@ SELECT col_is_pk('public', 'data_refresh_logs', ARRAY['id'], 'data_refresh_logs 
 SELECT has_index('public', 'districts', 'districts_state_fips_idx', 'districts are indexed by state');
 SELECT has_index('public', 'district_data_history', 'district_data_history_source_year_idx', 'history is indexed by (source, year)');
 
+-- district_peers
+SELECT has_table('public', 'district_peers', 'district_peers exists');
+SELECT columns_are('public', 'district_peers', ARRAY['leaid', 'peer_leaid', 'peer_rank', 'distance'],
+    'district_peers has exactly the specified columns');
+SELECT col_type_is('public', 'district_peers', 'leaid', 'character varying(7)', 'district_peers.leaid is character varying(7)');
+SELECT col_type_is('public', 'district_peers', 'peer_leaid', 'character varying(7)', 'district_peers.peer_leaid is character varying(7)');
+SELECT col_type_is('public', 'district_peers', 'peer_rank', 'smallint', 'district_peers.peer_rank is smallint');
+SELECT col_type_is('public', 'district_peers', 'distance', 'double precision', 'district_peers.distance is double precision');
+SELECT col_is_pk('public', 'district_peers', ARRAY['leaid', 'peer_rank'], 'district_peers PK is (leaid, peer_rank)');
+SELECT col_is_unique('public', 'district_peers', ARRAY['leaid', 'peer_leaid'], 'a peer appears once per district');
+SELECT fk_ok('public', 'district_peers', ARRAY['leaid'], 'public', 'districts', ARRAY['leaid'], 'district_peers.leaid references districts');
+SELECT fk_ok('public', 'district_peers', ARRAY['peer_leaid'], 'public', 'districts', ARRAY['leaid'], 'district_peers.peer_leaid references districts');
+SELECT is((SELECT array_agg(confdeltype::text ORDER BY conname) FROM pg_constraint
+            WHERE conrelid = 'public.district_peers'::regclass AND contype = 'f'),
+          ARRAY['c', 'c'], 'both foreign keys cascade on delete');
+SELECT has_index('public', 'district_peers', 'district_peers_peer_leaid_idx', 'district_peers are indexed by peer (for the cascade)');
+
 -- every nullable benchmark column really is nullable
 SELECT is(
     (SELECT count(*)::int FROM information_schema.columns
       WHERE table_schema = 'public' AND table_name = 'districts' AND is_nullable = 'YES'
-        AND (column_name IN ('swd_pct', 'ell_pct') OR column_name ~ '_(trend_3yr|vs_state|vs_national|quartile_state)$')),
-    34, 'the 34 benchmark columns exist and are nullable');
+        AND (column_name IN ('swd_pct', 'ell_pct') OR column_name ~ '_(trend_3yr|vs_state|vs_national|quartile_state|vs_peers)$')),
+    42, 'the 34 benchmark columns and the 8 peer differences exist and are nullable');
 
 -- check constraints behave
 SELECT throws_ok($$INSERT INTO district_data_history (leaid, year, source) VALUES ('0100001', 2020, 'ccd_dir')$$,

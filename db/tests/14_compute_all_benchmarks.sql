@@ -29,14 +29,15 @@ SELECT is((:'first_summary'::jsonb) - 'duration_ms' - 'lock_wait_ms' - 'steps',
 SELECT is((:upd_after - :upd_before)::bigint, 9::bigint,
           'districts_written counts real row writes: trends and deltas of the 4 districts are one UPDATE each');
 SELECT is((SELECT array_agg(k ORDER BY k) FROM jsonb_object_keys(:'first_summary'::jsonb -> 'steps') k),
-          ARRAY['current_values', 'deltas_quartiles', 'district_trends', 'state_averages'],
+          ARRAY['current_values', 'deltas_quartiles', 'district_trends', 'peer_groups', 'state_averages'],
           'one entry per step');
 SELECT is((SELECT jsonb_object_agg(key, value - 'ms') FROM jsonb_each(:'first_summary'::jsonb -> 'steps')),
           '{"current_values":   {"rows_changed": 5,  "out_of_range": 1},
             "state_averages":   {"rows_changed": 64, "out_of_range": 0},
             "district_trends":  {"rows_changed": 4,  "out_of_range": 0},
-            "deltas_quartiles": {"rows_changed": 4,  "out_of_range": 0}}'::jsonb,
-          'per-step rows changed and out-of-range counts');
+            "deltas_quartiles": {"rows_changed": 4,  "out_of_range": 0},
+            "peer_groups":      {"rows_changed": 0,  "out_of_range": 0}}'::jsonb,
+          'per-step rows changed and out-of-range counts (no district has a poverty rate: none is eligible for peers)');
 SELECT ok((SELECT bool_and(jsonb_typeof(value -> 'ms') = 'number' AND (value ->> 'ms')::numeric >= 0)
              FROM jsonb_each(:'first_summary'::jsonb -> 'steps'))
           AND (:'first_summary'::jsonb ->> 'duration_ms')::numeric >= 0

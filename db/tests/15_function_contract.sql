@@ -1,6 +1,6 @@
 -- The function set's contract: who may execute what, SECURITY DEFINER, volatility, pinned search_path.
 BEGIN;
-SELECT plan(58);
+SELECT plan(67);
 
 DELETE FROM data_refresh_logs;
 
@@ -15,12 +15,12 @@ SELECT function_privs_are('public', f, args, 'district_benchmarks_operator', ARR
                           f || ': the operator role may execute it')
   FROM (VALUES ('compute_current_values', ARRAY[]::name[]), ('compute_state_averages', ARRAY[]::name[]),
                ('compute_district_trends', ARRAY[]::name[]), ('compute_deltas_quartiles', ARRAY[]::name[]),
-               ('compute_all_benchmarks', ARRAY['boolean']::name[])) fn(f, args);
+               ('compute_peer_groups', ARRAY[]::name[]), ('compute_all_benchmarks', ARRAY['boolean']::name[])) fn(f, args);
 SELECT function_privs_are('public', f, args, 'dbench_test_nobody', ARRAY[]::text[],
                           f || ': PUBLIC has no EXECUTE (an unrelated role cannot run it)')
   FROM (VALUES ('compute_current_values', ARRAY[]::name[]), ('compute_state_averages', ARRAY[]::name[]),
                ('compute_district_trends', ARRAY[]::name[]), ('compute_deltas_quartiles', ARRAY[]::name[]),
-               ('compute_all_benchmarks', ARRAY['boolean']::name[])) fn(f, args);
+               ('compute_peer_groups', ARRAY[]::name[]), ('compute_all_benchmarks', ARRAY['boolean']::name[])) fn(f, args);
 SELECT function_privs_are('public', 'compute_all_benchmarks', ARRAY['boolean'], 'district_benchmarks_reader',
                           ARRAY[]::text[], 'the reader role cannot run a computation');
 SELECT function_privs_are('public', 'benchmarks_version', ARRAY[]::name[], 'district_benchmarks_reader',
@@ -44,41 +44,44 @@ SELECT is((SELECT count(*)::int FROM data_refresh_logs WHERE data_source = 'comp
 SELECT is_definer('public', f, args, f || ' is SECURITY DEFINER')
   FROM (VALUES ('compute_current_values', ARRAY[]::name[]), ('compute_state_averages', ARRAY[]::name[]),
                ('compute_district_trends', ARRAY[]::name[]), ('compute_deltas_quartiles', ARRAY[]::name[]),
-               ('compute_all_benchmarks', ARRAY['boolean']::name[])) fn(f, args);
+               ('compute_peer_groups', ARRAY[]::name[]), ('compute_all_benchmarks', ARRAY['boolean']::name[])) fn(f, args);
 SELECT isnt_definer('public', 'benchmarks_version', ARRAY[]::name[], 'benchmarks_version runs as its caller');
--- each of the eight by its signature (a missing function reads as NULL and fails)
+-- each of the ten by its signature (a missing function reads as NULL and fails)
 SELECT is((SELECT substr(c, length('search_path=') + 1)
              FROM unnest((SELECT p.proconfig FROM pg_proc p WHERE p.oid = to_regprocedure('public.' || sig))) c
             WHERE c LIKE 'search\_path=%'),
           'pg_catalog, pg_temp', sig || ': its pinned search_path is exactly pg_catalog, pg_temp')
   FROM (VALUES ('compute_current_values()'), ('compute_state_averages()'), ('compute_district_trends()'),
-               ('compute_deltas_quartiles()'), ('compute_all_benchmarks(boolean)'), ('benchmarks_version()'),
-               ('_benchmarks_trend_values()'), ('_benchmarks_delta_values()')) fn(sig);
+               ('compute_deltas_quartiles()'), ('compute_peer_groups()'), ('compute_all_benchmarks(boolean)'),
+               ('benchmarks_version()'), ('_benchmarks_trend_values()'), ('_benchmarks_delta_values()'),
+               ('_benchmarks_peers_written()')) fn(sig);
 SELECT is((SELECT array_agg(p.proname::text ORDER BY p.proname) FROM pg_proc p
             WHERE p.pronamespace = 'public'::regnamespace AND p.proname ~ '^_?(compute|benchmarks)_'
               AND NOT ('search_path=pg_catalog, pg_temp' = ANY (coalesce(p.proconfig, '{}')))),
           NULL, 'every function of the set pins search_path = pg_catalog, pg_temp');
 SELECT is((SELECT count(*)::int FROM pg_proc p WHERE p.pronamespace = 'public'::regnamespace
-            AND p.proname ~ '^_?(compute|benchmarks)_'), 8,
-          'the function set is the 8 documented functions (no stray overloads)');
+            AND p.proname ~ '^_?(compute|benchmarks)_'), 10,
+          'the function set is the 10 documented functions (no stray overloads)');
 
--- the API is the six compute_* / benchmarks_version functions; everything else is an internal helper whose
+-- the API is the seven compute_* / benchmarks_version functions; everything else is an internal helper whose
 -- name starts with an underscore; the helpers' names before 1.1.4 are gone, and so is the advisory-lock key
 -- function (1.1.5: the run lock is a table lock, see 17_run_lock.sql)
 SELECT is((SELECT array_agg(p.proname::text ORDER BY p.proname) FROM pg_proc p
             WHERE p.pronamespace = 'public'::regnamespace AND p.proname ~ '^_?(compute|benchmarks)_'
               AND p.proname NOT IN ('compute_current_values', 'compute_state_averages', 'compute_district_trends',
-                                    'compute_deltas_quartiles', 'compute_all_benchmarks', 'benchmarks_version')),
-          ARRAY['_benchmarks_delta_values', '_benchmarks_trend_values'],
-          'the functions outside the API are the two value helpers, each named with a leading underscore');
+                                    'compute_deltas_quartiles', 'compute_peer_groups', 'compute_all_benchmarks',
+                                    'benchmarks_version')),
+          ARRAY['_benchmarks_delta_values', '_benchmarks_peers_written', '_benchmarks_trend_values'],
+          'the functions outside the API are the two value helpers and the district_peers trigger function, each '
+          'named with a leading underscore');
 SELECT hasnt_function('public', f, f || '() no longer exists')
   FROM (VALUES ('benchmarks_trend_values'), ('benchmarks_delta_values'), ('benchmarks_lock_key'),
                ('_benchmarks_lock_key')) fn(f);
-SELECT is(benchmarks_version(), '1.1.5', 'benchmarks_version() is 1.1.5');
+SELECT is(benchmarks_version(), '1.2.0', 'benchmarks_version() is 1.2.0');
 
 -- the internal value functions (shared by a step and compute_all_benchmarks) are not callable from outside
 SELECT function_privs_are('public', f, ARRAY[]::name[], r, ARRAY[]::text[], f || ': ' || r || ' may not execute it')
-  FROM (VALUES ('_benchmarks_trend_values'), ('_benchmarks_delta_values')) fn(f),
+  FROM (VALUES ('_benchmarks_trend_values'), ('_benchmarks_delta_values'), ('_benchmarks_peers_written')) fn(f),
        (VALUES ('district_benchmarks_operator'), ('dbench_test_nobody')) rl(r);
 SELECT throws_ok($$SELECT pg_temp.as_role('district_benchmarks_operator', 'SELECT count(*) FROM _benchmarks_trend_values()')$$,
                  '42501', NULL, 'the operator cannot call an internal value function directly');
@@ -91,14 +94,14 @@ SELECT is((SELECT array_agg(p.proname::text ORDER BY p.proname) FROM pg_proc p
 SELECT volatility_is('public', f, args, 'volatile', f || ' is VOLATILE (it writes)')
   FROM (VALUES ('compute_current_values', ARRAY[]::name[]), ('compute_state_averages', ARRAY[]::name[]),
                ('compute_district_trends', ARRAY[]::name[]), ('compute_deltas_quartiles', ARRAY[]::name[]),
-               ('compute_all_benchmarks', ARRAY['boolean']::name[])) fn(f, args);
+               ('compute_peer_groups', ARRAY[]::name[]), ('compute_all_benchmarks', ARRAY['boolean']::name[])) fn(f, args);
 SELECT volatility_is('public', 'benchmarks_version', ARRAY[]::name[], 'stable', 'benchmarks_version is STABLE');
 
 -- signatures and return types
 SELECT function_returns('public', f, args, rettype, f || ' returns ' || rettype)
   FROM (VALUES ('compute_current_values', ARRAY[]::name[], 'integer'), ('compute_state_averages', ARRAY[]::name[], 'integer'),
                ('compute_district_trends', ARRAY[]::name[], 'integer'), ('compute_deltas_quartiles', ARRAY[]::name[], 'integer'),
-               ('compute_all_benchmarks', ARRAY['boolean']::name[], 'jsonb')) fn(f, args, rettype);
+               ('compute_peer_groups', ARRAY[]::name[], 'integer'), ('compute_all_benchmarks', ARRAY['boolean']::name[], 'jsonb')) fn(f, args, rettype);
 SELECT is((compute_all_benchmarks() ->> 'refresh_current')::boolean, true, 'refresh_current defaults to true');
 
 -- the tiers rank value × 100 as an exact bigint key (_benchmarks_delta_values()): that needs every ranked

@@ -5,7 +5,7 @@
 -- decoys as the functions' owner (SECURITY DEFINER: the superuser in the embedded cluster and under pg_cron).
 -- With search_path = pg_catalog, pg_temp and public.-qualified project objects, none of them runs.
 BEGIN;
-SELECT plan(10);
+SELECT plan(11);
 
 DELETE FROM district_data_history;
 DELETE FROM districts;
@@ -27,6 +27,10 @@ INSERT INTO district_data_history (leaid, year, source, expenditure_pp)
 SELECT leaid, y, 'ccd_finance', 10000 + 500 * n + 100 * (y - 2019)
   FROM (VALUES ('0100001', 1), ('0100002', 2), ('0100003', 3), ('0100004', 4), ('0200001', 5)) d(leaid, n),
        generate_series(2019, 2021) y;
+-- child poverty, so that every district is eligible for peer groups
+INSERT INTO district_data_history (leaid, year, source, children_poverty_percent)
+SELECT leaid, 2021, 'saipe', 3 * n + 7
+  FROM (VALUES ('0100001', 1), ('0100002', 2), ('0100003', 3), ('0100004', 4), ('0200001', 5)) d(leaid, n);
 
 -- the attacker: no grants, only CREATE on public
 GRANT CREATE ON SCHEMA public TO PUBLIC;
@@ -91,7 +95,8 @@ SELECT is((SELECT count(*)::int FROM pg_proc WHERE proowner = 'dbench_test_eve':
 -- the operator's runs: the whole run (as under pg_cron), then each step alone, then as the operator role
 SELECT lives_ok($$SELECT public.compute_all_benchmarks()$$, 'compute_all_benchmarks() runs');
 SELECT lives_ok($$SELECT public.compute_current_values(), public.compute_state_averages(),
-                         public.compute_district_trends(), public.compute_deltas_quartiles()$$,
+                         public.compute_district_trends(), public.compute_deltas_quartiles(),
+                         public.compute_peer_groups()$$,
                 'each step runs on its own');
 SELECT lives_ok($$SELECT pg_temp.as_role('district_benchmarks_operator', 'SELECT public.compute_all_benchmarks(false)')$$,
                 'the operator role runs compute_all_benchmarks()');
@@ -111,6 +116,7 @@ SELECT is((SELECT array_agg(absenteeism_quartile_state ORDER BY leaid)::text[] F
           ARRAY['well_below', 'below', 'above', 'well_above'], 'and its tiers');
 SELECT is((SELECT count(*)::int FROM public.data_refresh_logs WHERE data_source::text = 'compute_benchmarks'), 2,
           'both whole runs were logged');
+SELECT is((SELECT count(*)::int FROM public.district_peers), 20, 'and every district its four peers');
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -2,7 +2,7 @@
 -- public._benchmarks_run_lock IN SHARE ROW EXCLUSIVE MODE, which only the owner can take. No advisory lock:
 -- any role can take any advisory key, and with the old key held the nightly run waited forever.
 BEGIN;
-SELECT plan(33);
+SELECT plan(34);
 
 DELETE FROM data_refresh_logs;
 
@@ -68,7 +68,7 @@ SELECT throws_ok(format($$SELECT pg_temp.as_role('%s', 'LOCK TABLE public._bench
 SELECT ok(pg_temp.takes_run_lock(coalesce(setup, '') || 'SELECT count(*) FROM public.' || fn), fn || ' takes the run lock')
   FROM (VALUES ('compute_all_benchmarks()', NULL), ('compute_current_values()', NULL),
                ('compute_state_averages()', NULL), ('compute_district_trends()', NULL),
-               ('compute_deltas_quartiles()', NULL), ('_benchmarks_trend_values()', NULL),
+               ('compute_deltas_quartiles()', NULL), ('compute_peer_groups()', NULL), ('_benchmarks_trend_values()', NULL),
                ('_benchmarks_delta_values()', 'CREATE TEMPORARY TABLE benchmarks_district_values ON COMMIT DROP AS
                                                  SELECT leaid, swd_pct, ell_pct FROM public.districts; ')) x(fn, setup);
 

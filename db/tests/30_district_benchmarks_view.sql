@@ -1,11 +1,11 @@
 -- The long-form view district_benchmarks: one row per district × metric, columns wired to the right sources.
 BEGIN;
-SELECT plan(16);
+SELECT plan(18);
 
 SELECT has_view('public', 'district_benchmarks', 'the view exists');
 SELECT columns_are('public', 'district_benchmarks',
     ARRAY['leaid', 'name', 'state_abbrev', 'metric', 'value', 'state_avg', 'national_avg',
-          'vs_state', 'vs_national', 'quartile_state', 'trend_3yr'],
+          'vs_state', 'vs_national', 'quartile_state', 'trend_3yr', 'peer_avg', 'vs_peers'],
     'the view has exactly the documented columns');
 
 -- fixture: one district in Alabama with a value for every metric, averages on AL and US.
@@ -21,13 +21,15 @@ INSERT INTO districts (leaid, name, state_fips, state_abbrev,
         chronic_absenteeism_rate, graduation_rate_total, student_teacher_ratio, swd_pct, ell_pct,
         math_proficiency_pct, read_proficiency_pct, expenditure_per_pupil,
         absenteeism_vs_state, absenteeism_vs_national, absenteeism_quartile_state, absenteeism_trend_3yr,
-        swd_trend_3yr, expenditure_pp_trend_3yr, expenditure_pp_quartile_state, graduation_vs_national)
+        swd_trend_3yr, expenditure_pp_trend_3yr, expenditure_pp_quartile_state, graduation_vs_national,
+        absenteeism_vs_peers, math_proficiency_vs_peers)
 VALUES ('0100001', 'Test District', '01', 'AL',
         20.00, 90.00, 14.25, 16.00, 2.00, 41.00, 46.00, 13000.00,
         7.50, 5.00, 'well_above', -1.50,
-        12.34, 3.21, 'below', 4.00),
+        12.34, 3.21, 'below', 4.00,
+        -2.25, 3.10),
        ('0100002', 'Empty District', '01', 'AL',
-        NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
+        NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
 
 SELECT is((SELECT count(*)::int FROM district_benchmarks WHERE leaid = '0100001'), 8, 'eight metrics per district');
 SELECT is((SELECT count(*)::int FROM district_benchmarks WHERE leaid = '0100002'), 8,
@@ -57,6 +59,21 @@ SELECT is((SELECT state_avg FROM district_benchmarks WHERE leaid = '0100001' AND
     'read_proficiency state average');
 SELECT is((SELECT national_avg FROM district_benchmarks WHERE leaid = '0100001' AND metric = 'ell_pct'), 10.00,
     'ell_pct national average');
+
+-- the peer comparison: vs_peers from the metric's own column, peer_avg = value - vs_peers; the columns the view
+-- had before come first, in their old order (a view can only gain columns at the end)
+SELECT results_eq(
+    $$SELECT metric, value, peer_avg, vs_peers FROM district_benchmarks
+       WHERE leaid = '0100001' AND metric IN ('absenteeism', 'math_proficiency', 'graduation') ORDER BY metric$$,
+    $$VALUES ('absenteeism'::text, 20.00::numeric, 22.25::numeric, -2.25::numeric),
+             ('graduation', 90.00, NULL, NULL),
+             ('math_proficiency', 41.00, 37.90, 3.10)$$,
+    'vs_peers is {m}_vs_peers; peer_avg = value - vs_peers, NULL without a difference');
+SELECT is((SELECT array_agg(attname::text ORDER BY attnum) FROM pg_attribute
+            WHERE attrelid = 'public.district_benchmarks'::regclass AND attnum > 0),
+          ARRAY['leaid', 'name', 'state_abbrev', 'metric', 'value', 'state_avg', 'national_avg', 'vs_state',
+                'vs_national', 'quartile_state', 'trend_3yr', 'peer_avg', 'vs_peers'],
+          'the new columns come last, after the existing ones in their order');
 
 -- privileges: readers may read the view, nobody else by default
 SELECT table_privs_are('public', 'district_benchmarks', 'district_benchmarks_reader', ARRAY['SELECT'],
