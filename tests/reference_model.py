@@ -18,9 +18,15 @@ Readings of the rules this model commits to (docs/metrics.md states them for use
 - `vs_state`, `vs_national`, tiers and averages use the stored (rounded) district values; trends use the
   unrounded history values (the ratio at Y and at B is enrollment ÷ teachers_fte, exact).
 - `out_of_range` counts values (one per column of a row that could not be stored).
+- Peer groups use the stored (rounded) values as well: eligibility and features from the current enrollment and
+  child poverty and the stored swd_pct / ell_pct; z-scores in floating point with the mean and the population
+  variance summed in leaid order (any fixed order is the rule's "double precision is fine"; this one makes the
+  floats equal to the engine's, so ranks can be compared exactly), a feature whose values are all equal is left
+  out; the mean of the peers' values is exact.
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Context, Decimal, localcontext
@@ -83,8 +89,14 @@ TRENDS = {
     "expenditure_pp_trend_3yr": ("ccd_finance", _col("expenditure_pp"), "pct", False),
 }
 
+# peer groups: K nearest, at least MIN_PEER_VALUES peers with a value for a difference
+K_PEERS = 40
+MIN_PEER_VALUES = 10
+PEER_COLUMNS = tuple(f"{m}_vs_peers" for m in METRICS)
+
 # numeric(p, 2) precision of every stored result column
 PRECISION = {
+    **{c: 8 for c in PEER_COLUMNS},
     "student_teacher_ratio": 8, "swd_pct": 5, "ell_pct": 5,
     **{t: 8 for t in TRENDS},
     **{f"{m}_vs_{w}": 8 for m in METRICS for w in ("state", "national")},
@@ -128,6 +140,7 @@ class Result:
     districts: dict[str, dict[str, object]] = field(default_factory=dict)
     states: dict[str, dict[str, object]] = field(default_factory=dict)
     overflows: list[tuple[str, str, str]] = field(default_factory=list)   # (table, key, column)
+    peers: dict[str, list[tuple[str, int, float]]] = field(default_factory=dict)  # leaid -> [(peer, rank, distance)]
 
     @property
     def out_of_range(self) -> int:
@@ -278,6 +291,55 @@ class _Model:
                 bench[leaid][f"{m}_quartile_state"] = tier(v, peers)
 
 
+    # -- compute_peer_groups ------------------------------------------------------------------------------
+    def peer_groups(self, values: dict[str, dict]) -> None:
+        """The K nearest eligible districts of every eligible district, and the differences to their mean.
+
+        values: per leaid the stored values: enrollment, children_poverty_percent, swd_pct, ell_pct and the
+        district column of every metric (METRICS)."""
+        eligible = sorted(
+            leaid for leaid, v in values.items()
+            if clean(v["enrollment"]) is not None and clean(v["enrollment"]) > 0
+            and all(clean(v[c]) is not None for c in ("children_poverty_percent", "ell_pct", "swd_pct")))
+        raw = {leaid: (math.log(float(clean(values[leaid]["enrollment"]))),
+                       float(clean(values[leaid]["children_poverty_percent"])),
+                       float(clean(values[leaid]["ell_pct"])), float(clean(values[leaid]["swd_pct"])))
+               for leaid in eligible}
+        z = {leaid: [0.0, 0.0, 0.0, 0.0] for leaid in eligible}
+        for i in range(4):
+            xs = [raw[leaid][i] for leaid in eligible]          # leaid order
+            if not xs or min(xs) == max(xs):
+                continue                                         # no spread: left out
+            total = 0.0
+            for x in xs:
+                total += x
+            mean = total / len(xs)
+            squares = 0.0
+            for x in xs:
+                squares += (x - mean) * (x - mean)
+            sd = math.sqrt(squares / len(xs))
+            for leaid in eligible:
+                z[leaid][i] = (raw[leaid][i] - mean) / sd
+
+        def distance(a, b):
+            d = [za - zb for za, zb in zip(z[a], z[b])]
+            return math.sqrt(d[0] * d[0] + d[1] * d[1] + d[2] * d[2] + d[3] * d[3])
+
+        for leaid in values:
+            out = self.result.districts.setdefault(leaid, {})
+            peers = []
+            if leaid in z:
+                peers = sorted((distance(leaid, other), other) for other in eligible if other != leaid)[:K_PEERS]
+                self.result.peers[leaid] = [(other, rank, d) for rank, (d, other) in enumerate(peers, 1)]
+            for m, (col, _) in METRICS.items():
+                v = clean(values[leaid][col])
+                present = [clean(values[other][col]) for _, other in peers if clean(values[other][col]) is not None]
+                diff = None
+                if v is not None and len(present) >= MIN_PEER_VALUES:
+                    diff = v - _div(sum(present), Decimal(len(present)))
+                out[f"{m}_vs_peers"] = self.store("districts", leaid, f"{m}_vs_peers", diff)
+
+
 def tier(v, peers: list) -> str | None:
     """§4 tier of `v` among `peers` (which include v): PR = (smaller + ½·equal) / n, NULL when n < 4."""
     n = len(peers)
@@ -296,7 +358,7 @@ def tier(v, peers: list) -> str | None:
 
 
 def compute_all(history: Iterable[Mapping], districts: Iterable[Mapping], states: Iterable[str],
-                current: Mapping[str, Mapping] | None = None) -> Result:
+                current: Mapping[str, Mapping] | None = None, peers: bool = True) -> Result:
     """What `compute_all_benchmarks(refresh_current)` must leave in the tables.
 
     history:   dicts with leaid, year, source and the history value columns (None for NULL)
@@ -304,8 +366,10 @@ def compute_all(history: Iterable[Mapping], districts: Iterable[Mapping], states
     states:    every fips in `states` (including '00')
     current:   None to recompute current values from history (refresh_current = true); otherwise the stored
                current values per leaid (refresh_current = false), which are used as they are (negatives = None)
-    Returns Result with, per leaid, the current values (as computed, or as given) and the 34 benchmark columns,
-    and per state fips the averages and totals.
+    peers:     False leaves out the peer groups (quadratic in the number of districts)
+    Returns Result with, per leaid, the current values (as computed, or as given), the 34 benchmark columns and
+    (with peers) the 8 peer differences; per state fips the averages and totals; with peers, `peers`: per
+    eligible leaid its peers as (peer leaid, rank, distance).
     """
     model = _Model(history, districts, states, current)
     if current is None:
@@ -318,4 +382,6 @@ def compute_all(history: Iterable[Mapping], districts: Iterable[Mapping], states
     model.deltas_quartiles(cur, bench)
     for leaid in model.districts:
         model.result.districts[leaid] = {**cur[leaid], **bench[leaid]}
+    if peers:
+        model.peer_groups(model.result.districts)
     return model.result

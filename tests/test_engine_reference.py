@@ -7,9 +7,15 @@ base values 0), values whose results overflow their column, stray values in colu
 history of a leaid that is not in `districts`, a district with no state, and stale leftovers in every computed column. Each example is
 loaded into the test's database (cleared between examples), `compute_all_benchmarks()` runs, and every district
 column and state average must equal the model's; a second run must change nothing.
+
+Peer groups: the datasets above have at most 15 districts (everyone is everyone's peer); a third test draws up to
+160 districts with stored current values from small pools (repeated feature vectors, so distances tie exactly),
+so that the 40 nearest are chosen on the grid. Peers must be the model's, rank for rank, distances within 1e-9,
+and every vs_peers difference equal; a stale peer row and stale differences must be replaced.
 """
 from __future__ import annotations
 
+import math
 from decimal import Decimal as D
 
 import psycopg
@@ -82,7 +88,7 @@ def datasets(draw, with_current: bool = False):
 
 def load(conn: psycopg.Connection, data: dict) -> None:
     """Replace the test database's data with `data`; stale leftovers in every computed column if asked."""
-    conn.execute("TRUNCATE district_data_history, districts, data_refresh_logs")
+    conn.execute("TRUNCATE district_data_history, district_peers, districts, data_refresh_logs")
     stale = data["stale"]
     conn.execute("UPDATE states SET " + ", ".join(
         f"{c} = {'7' if stale else 'NULL'}" for c in model.STATE_COLUMNS))
@@ -95,9 +101,12 @@ def load(conn: psycopg.Connection, data: dict) -> None:
             for r in data["history"]:
                 cp.write_row(tuple(r[c] for c in cols))
     if stale:
-        numeric = [c for c in model.CURRENT_COLUMNS + model.BENCHMARK_COLUMNS if c not in QUARTILE_COLUMNS]
+        numeric = [c for c in model.CURRENT_COLUMNS + model.BENCHMARK_COLUMNS + model.PEER_COLUMNS
+                   if c not in QUARTILE_COLUMNS]
         conn.execute("UPDATE districts SET " + ", ".join(
             [f"{c} = 3" for c in numeric] + [f"{c} = 'above'" for c in QUARTILE_COLUMNS]))
+        conn.execute("INSERT INTO district_peers (leaid, peer_leaid, peer_rank, distance) "
+                     "SELECT a.leaid, b.leaid, 1, 0.5 FROM districts a JOIN districts b ON b.leaid > a.leaid LIMIT 1")
     if data["current"] is not None:
         with conn.cursor() as cur:
             for leaid, values in data["current"].items():
@@ -106,7 +115,7 @@ def load(conn: psycopg.Connection, data: dict) -> None:
 
 
 def fetch(conn: psycopg.Connection) -> tuple[dict, dict]:
-    dcols = model.CURRENT_COLUMNS + model.BENCHMARK_COLUMNS
+    dcols = model.CURRENT_COLUMNS + model.BENCHMARK_COLUMNS + model.PEER_COLUMNS
     districts = {r[0]: dict(zip(dcols, r[1:])) for r in conn.execute(
         f"SELECT leaid, {', '.join(dcols)} FROM districts")}
     states = {r[0]: dict(zip(model.STATE_COLUMNS, r[1:])) for r in conn.execute(
@@ -125,6 +134,26 @@ def differences(sql: dict, expected: dict, what: str) -> list[str]:
     return out
 
 
+def fetch_peers(conn: psycopg.Connection) -> dict[str, list[tuple[str, int, float]]]:
+    peers: dict[str, list[tuple[str, int, float]]] = {}
+    for leaid, peer, rank, distance in conn.execute(
+            "SELECT leaid, peer_leaid, peer_rank, distance FROM district_peers ORDER BY leaid, peer_rank"):
+        peers.setdefault(leaid, []).append((peer, rank, distance))
+    return peers
+
+
+def peer_differences(sql: dict, expected: dict) -> list[str]:
+    """Same districts, the same peer at every rank, distances within 1e-9."""
+    out = []
+    for leaid in sorted(set(sql) | set(expected)):
+        got, want = sql.get(leaid, []), expected.get(leaid, [])
+        if [(p, r) for p, r, _ in got] != [(p, r) for p, r, _ in want]:
+            out.append(f"peers of {leaid}: SQL {[p for p, _, _ in got]}, model {[p for p, _, _ in want]}")
+        elif any(abs(a[2] - b[2]) > 1e-9 for a, b in zip(got, want)):
+            out.append(f"distances of {leaid}: SQL {[d for _, _, d in got]}, model {[d for _, _, d in want]}")
+    return out
+
+
 def check_against_model(conn: psycopg.Connection, data: dict, refresh: bool) -> None:
     load(conn, data)
     states = [r[0] for r in conn.execute("SELECT fips FROM states")]
@@ -132,11 +161,13 @@ def check_against_model(conn: psycopg.Connection, data: dict, refresh: bool) -> 
     summary = conn.execute("SELECT compute_all_benchmarks(%s)", (refresh,)).fetchone()[0]
     districts, state_rows = fetch(conn)
     diffs = differences(districts, expected.districts, "district") + differences(state_rows, expected.states, "state")
+    diffs += peer_differences(fetch_peers(conn), expected.peers)
     assert not diffs, f"{len(diffs)} differences:\n" + "\n".join(diffs[:40])
     assert summary["out_of_range"] == expected.out_of_range, (summary, expected.overflows)
 
     again = conn.execute("SELECT compute_all_benchmarks(%s)", (refresh,)).fetchone()[0]
     assert (again["districts_changed"], again["states_changed"]) == (0, 0), again
+    assert again["steps"]["peer_groups"]["rows_changed"] == 0, again
     assert fetch(conn) == (districts, state_rows)
 
 
@@ -153,6 +184,44 @@ def test_compute_all_benchmarks_matches_reference_model(conn, data):
                                                                   HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(data=datasets(with_current=True))
 def test_without_refresh_uses_stored_current_values_and_ignores_negatives(conn, data):
+    check_against_model(conn, data, refresh=False)
+
+
+# enough districts for the 40 nearest to be a choice: features from small pools (repeated vectors tie exactly),
+# negative codes and NULLs in features and values
+peer_counts = st.sampled_from([None, -1, 0, 5, 40, 400, 400, 401, 4000, 4000, 90000])
+peer_rates = st.one_of(st.sampled_from([None, -3, D(0), D("10.5"), D(25), D(100)]),
+                       st.decimals(0, 100, places=2, allow_nan=False, allow_infinity=False))
+
+
+@st.composite
+def peer_datasets(draw):
+    n = draw(st.integers(0, 3).flatmap(lambda k: st.integers(0, 50) if k == 0 else st.integers(110, 160)))
+    districts = [{"leaid": f"{fips}{i:05d}", "state_fips": fips}
+                 for i, fips in enumerate(draw(st.lists(st.sampled_from(STATE_POOL), min_size=n, max_size=n)))]
+    current = {}
+    for d in districts:
+        enrollment = draw(peer_counts)
+        current[d["leaid"]] = {
+            "enrollment": enrollment,
+            "spec_ed_students": draw(st.sampled_from([None, -1, 0, 10, 20, 20, 25, 60]))
+            if enrollment not in (None, -1, 0) else None,
+            "ell_students": draw(st.sampled_from([None, 0, 0, 1, 5, 5, 30])) if enrollment not in (None, -1, 0) else None,
+            "teachers_fte": draw(st.sampled_from([None, D(10), D("12.5"), D(300)])),
+            "student_teacher_ratio": draw(ratios),
+            "chronic_absenteeism_rate": draw(peer_rates), "graduation_rate_total": draw(peer_rates),
+            "math_proficiency_pct": draw(peer_rates), "read_proficiency_pct": draw(peer_rates),
+            "expenditure_per_pupil": draw(money),
+            "children_poverty_percent": draw(st.sampled_from([None, -1, D(5), D("12.3"), D(20), D(20), D(31), D(8)])),
+        }
+    return {"districts": districts, "history": [], "current": current, "stale": draw(st.booleans())}
+
+
+@pytest.mark.slow
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                                  HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(data=peer_datasets())
+def test_peer_groups_match_reference_model(conn, data):
     check_against_model(conn, data, refresh=False)
 
 
@@ -207,3 +276,37 @@ def test_model_current_values_averages_trends_and_deltas_by_hand():
     assert r.states["00"] == s
     assert (a["absenteeism_vs_state"], b["absenteeism_vs_national"], b["ell_pct_vs_state"]) == (D("-4.5"), D(3), D("3.2"))
     assert a["absenteeism_quartile_state"] is None               # only 2 districts
+
+
+def test_model_peer_groups_by_hand():
+    # five districts that differ only in child poverty 10..50: the other features have no spread and are left out,
+    # z = (x - 30) / sqrt(200); the middle one is equally far from its neighbours: ranked by leaid
+    values = {f"010000{i}": {"enrollment": 100, "children_poverty_percent": D(10 * i), "ell_pct": D(0),
+                             "swd_pct": D(12), **{col: None for col, _ in model.METRICS.values()
+                                                  if col not in ("swd_pct", "ell_pct")}}
+              for i in range(1, 6)}
+    values["0100009"] = {**values["0100001"], "children_poverty_percent": D(-1)}   # negative: not eligible
+    m = model._Model([], [{"leaid": k} for k in values], [], None)
+    m.peer_groups(values)
+    peers = m.result.peers
+    assert [p for p, _, _ in peers["0100003"]] == ["0100002", "0100004", "0100001", "0100005"]
+    assert abs(peers["0100003"][0][2] - 10 / math.sqrt(200)) < 1e-12
+    assert "0100009" not in peers and all("0100009" not in [p for p, _, _ in v] for v in peers.values())
+    assert m.result.districts["0100003"]["swd_pct_vs_peers"] is None        # 4 peers: fewer than 10 with a value
+
+
+def test_model_peer_differences_by_hand():
+    # twelve districts, each the others' peer: math 10..110 and a negative (missing) one
+    values = {f"02000{i:02d}": {"enrollment": 1000 + i, "children_poverty_percent": D(i), "ell_pct": D(1),
+                                "swd_pct": D(10), "chronic_absenteeism_rate": None, "graduation_rate_total": None,
+                                "student_teacher_ratio": None, "read_proficiency_pct": None,
+                                "expenditure_per_pupil": D(5000000) if i == 1 else D(10000),
+                                "math_proficiency_pct": D(-2) if i == 12 else D(10 * i)}
+              for i in range(1, 13)}
+    m = model._Model([], [{"leaid": k} for k in values], [], None)
+    m.peer_groups(values)
+    d = m.result.districts
+    assert (d["0200001"]["math_proficiency_vs_peers"], d["0200012"]["math_proficiency_vs_peers"]) == (D(-55), None)
+    assert d["0200001"]["expenditure_pp_vs_peers"] is None                   # 4,990,000 does not fit
+    assert ("districts", "0200001", "expenditure_pp_vs_peers") in m.result.overflows
+    assert d["0200002"]["expenditure_pp_vs_peers"] == D("-453636.36")        # 10000 - 5100000 / 11
