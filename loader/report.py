@@ -35,18 +35,47 @@ def normalise_leaid(raw: str) -> str:
 
 
 def district_profile(conn, leaid: str) -> dict:
+    """The district, its number of peers (peer_count), and per metric its value, averages, differences, tier,
+    trend, and its peers' average (peer_avg = value − vs_peers) and the difference to it (vs_peers)."""
     conn.row_factory = dict_row
     head = conn.execute(
         "SELECT d.leaid, d.name, d.state_abbrev, s.name AS state_name, d.city, d.enrollment, "
-        "       d.children_poverty_percent, d.directory_year, d.updated_at "
+        "       d.children_poverty_percent, d.directory_year, d.updated_at, "
+        "       (SELECT count(*) FROM district_peers p WHERE p.leaid = d.leaid) AS peer_count "
         "  FROM districts d LEFT JOIN states s ON s.fips = d.state_fips WHERE d.leaid = %s", (leaid,)).fetchone()
     if head is None:
         raise NotFound(f"no district with LEAID {leaid}")
     rows = conn.execute(
-        "SELECT metric, value, state_avg, national_avg, vs_state, vs_national, quartile_state, trend_3yr "
+        "SELECT metric, value, state_avg, national_avg, vs_state, vs_national, quartile_state, trend_3yr, "
+        "       peer_avg, vs_peers "
         "  FROM district_benchmarks WHERE leaid = %s", (leaid,)).fetchall()
     order = list(METRICS)
     head["metrics"] = sorted(rows, key=lambda r: order.index(r["metric"]) if r["metric"] in order else 99)
+    return head
+
+
+# Why a district has no peer group: its missing features, in the order the rule names them.
+PEER_FEATURES = (("enrollment", "enrollment"), ("children_poverty_percent", "child poverty"),
+                 ("ell_pct", "ELL %"), ("swd_pct", "SWD %"))
+
+
+def district_peers(conn, leaid: str) -> dict:
+    """The district with its features, and its peer group nearest first: rank, leaid, name, state, enrollment,
+    child poverty, ELL %, SWD % and distance (standardised units). `missing` names the features that keep an
+    ineligible district out of the peer groups (its `peers` are then empty)."""
+    conn.row_factory = dict_row
+    head = conn.execute(
+        "SELECT d.leaid, d.name, d.state_abbrev, d.enrollment, d.children_poverty_percent, d.ell_pct, d.swd_pct "
+        "  FROM districts d WHERE d.leaid = %s", (leaid,)).fetchone()
+    if head is None:
+        raise NotFound(f"no district with LEAID {leaid}")
+    head["missing"] = [label for col, label in PEER_FEATURES
+                       if head[col] is None or head[col] < 0 or (col == "enrollment" and head[col] == 0)]
+    head["peers"] = conn.execute(
+        "SELECT p.peer_rank AS rank, d.leaid, d.name, d.state_abbrev, d.enrollment, d.children_poverty_percent, "
+        "       d.ell_pct, d.swd_pct, p.distance "
+        "  FROM district_peers p JOIN districts d ON d.leaid = p.peer_leaid "
+        " WHERE p.leaid = %s ORDER BY p.peer_rank", (leaid,)).fetchall()
     return head
 
 

@@ -1,4 +1,4 @@
-"""Operations CLI: show, states, status, schedule/unschedule/jobs, and the one-line errors."""
+"""Operations CLI: show, peers, states, status, schedule/unschedule/jobs, and the one-line errors."""
 from __future__ import annotations
 
 import json
@@ -67,6 +67,75 @@ def test_show_unknown_and_malformed_leaid_are_one_line_errors(runner, dsn):
     assert res.exit_code == 1 and "no district with LEAID 0699999" in res.output
     assert "Traceback" not in res.output
     res = runner.invoke(cli, ["show", "CA-123", "--dsn", dsn])
+    assert res.exit_code == 2 and "LEAID must be up to 7 digits" in res.output
+
+
+def seed_peers(conn):
+    """45 eligible Oregon districts that differ in size and child poverty (all with math proficiency and
+    absenteeism), one without a poverty rate, and their peer groups computed."""
+    conn.execute(
+        "INSERT INTO districts (leaid, name, state_fips, state_abbrev, enrollment, children_poverty_percent, ell_pct, "
+        "                       swd_pct, math_proficiency_pct, chronic_absenteeism_rate) "
+        "SELECT '41' || lpad(i::text, 5, '0'), 'District ' || i, '41', 'OR', 100 * i, 5 + (i % 9) * 2.5, "
+        "       (i % 4) * 3, 10 + (i % 5), 30 + i, 20 - (i % 7) FROM generate_series(1, 45) i")
+    conn.execute("INSERT INTO districts (leaid, name, state_fips, state_abbrev, enrollment, ell_pct, swd_pct) "
+                 "VALUES ('4100099', 'No Poverty Data', '41', 'OR', 500, 1, 12)")
+    conn.execute("SELECT compute_peer_groups()")
+
+
+def test_show_adds_the_peer_average_and_the_difference(runner, conn, dsn):
+    seed_peers(conn)
+    out = invoke(runner, ["show", "4100010"], dsn).output
+    header = next(ln for ln in out.splitlines() if "metric" in ln)
+    assert "peer avg" in header and "vs peers" in header
+    math = next(ln for ln in out.splitlines() if ln.strip().startswith("Math proficiency"))
+    vs = conn.execute("SELECT math_proficiency_vs_peers FROM districts WHERE leaid = '4100010'").fetchone()[0]
+    assert vs is not None and f"{vs:+.2f}" in math and f"{40 - vs:.2f}" in math   # value 40, peer avg = 40 - vs
+    assert "the 40 districts most like it" in out and "district-benchmarks peers 4100010" in out
+
+    data = json.loads(invoke(runner, ["show", "4100010", "--json"], dsn).output)
+    assert data["peer_count"] == 40
+    m = next(r for r in data["metrics"] if r["metric"] == "math_proficiency")
+    assert m["vs_peers"] == f"{vs:.2f}" and m["peer_avg"] == f"{40 - vs:.2f}"
+    grad = next(r for r in data["metrics"] if r["metric"] == "graduation")
+    assert grad["vs_peers"] is None and grad["peer_avg"] is None                  # no graduation rates at all
+
+    lone = invoke(runner, ["show", "4100099"], dsn).output
+    assert "no peer group" in lone
+
+
+def test_peers_lists_the_group_nearest_first(runner, conn, dsn):
+    seed_peers(conn)
+    res = invoke(runner, ["peers", "4100010"], dsn)
+    assert res.exit_code == 0, res.output
+    expected = conn.execute("SELECT p.peer_leaid, d.name, p.distance FROM district_peers p "
+                            "JOIN districts d ON d.leaid = p.peer_leaid WHERE p.leaid = '4100010' "
+                            "ORDER BY p.peer_rank").fetchall()
+    assert len(expected) == 40
+    assert "District 10" in res.output and "its 40 peers, nearest first" in res.output
+    rows = [[c.strip() for c in ln.split("│")] for ln in res.output.splitlines() if ln.split("│")[0].strip().isdigit()]
+    assert [r[1] for r in rows] == [e[0] for e in expected]                      # LEAIDs in rank order
+    assert rows[0][2:4] == [expected[0][1], "OR"] and rows[0][-1] == f"{expected[0][2]:.3f}"
+
+    data = json.loads(invoke(runner, ["peers", "4100010", "--json"], dsn).output)
+    assert data["leaid"] == "4100010" and data["missing"] == []
+    assert [p["rank"] for p in data["peers"]] == list(range(1, 41))
+    assert [p["leaid"] for p in data["peers"]] == [e[0] for e in expected]
+    top = data["peers"][0]
+    assert set(top) == {"rank", "leaid", "name", "state_abbrev", "enrollment", "children_poverty_percent",
+                        "ell_pct", "swd_pct", "distance"}
+    assert top["state_abbrev"] == "OR" and abs(top["distance"] - expected[0][2]) < 1e-12
+
+
+def test_peers_of_an_ineligible_or_unknown_district(runner, conn, dsn):
+    seed_peers(conn)
+    res = invoke(runner, ["peers", "4100099"], dsn)
+    assert res.exit_code == 0 and "no peer group: missing child poverty" in res.output
+    data = json.loads(invoke(runner, ["peers", "4100099", "--json"], dsn).output)
+    assert data["peers"] == [] and data["missing"] == ["child poverty"]
+    res = runner.invoke(cli, ["peers", "4199999", "--dsn", dsn])
+    assert res.exit_code == 1 and "no district with LEAID 4199999" in res.output
+    res = runner.invoke(cli, ["peers", "OR-12", "--dsn", dsn])
     assert res.exit_code == 2 and "LEAID must be up to 7 digits" in res.output
 
 

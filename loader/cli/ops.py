@@ -1,4 +1,4 @@
-"""`compute`, `show`, `states`, `status`: running the functions and reading the results back."""
+"""`compute`, `show`, `peers`, `states`, `status`: running the functions and reading the results back."""
 from __future__ import annotations
 
 import click
@@ -8,7 +8,7 @@ from .. import schedule as cron
 from ..compute import STEP_FUNCTIONS, run_compute
 from ..db import connect
 from .common import LOCK_WAIT, dsn_option, echo_json, handle_errors, resolve_dsn
-from .render import console, render_profile, render_states, render_status, render_summary
+from .render import console, render_peers, render_profile, render_states, render_status, render_summary
 
 
 @click.command("compute")
@@ -45,7 +45,7 @@ def compute(steps: tuple[str, ...], all_: bool, no_refresh_current: bool, as_jso
 @dsn_option
 @handle_errors
 def show(leaid: str, as_json: bool, dsn: str | None) -> None:
-    """One district's values, averages, deltas, tiers and trends.
+    """One district's values, averages, deltas, tiers, trends, and its peer group's averages.
 
     Example: district-benchmarks show 4100030
     """
@@ -56,6 +56,26 @@ def show(leaid: str, as_json: bool, dsn: str | None) -> None:
         echo_json(profile)
     else:
         render_profile(profile, console())
+
+
+@click.command("peers")
+@click.argument("leaid")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@dsn_option
+@handle_errors
+def peers(leaid: str, as_json: bool, dsn: str | None) -> None:
+    """A district's peer group: the 40 districts most like it nationwide (size, child poverty, ELL %, SWD %),
+    nearest first.
+
+    Example: district-benchmarks peers 4100030
+    """
+    key = report.normalise_leaid(leaid)
+    with connect(resolve_dsn(dsn)) as conn:
+        group = report.district_peers(conn, key)
+    if as_json:
+        echo_json(group)
+    else:
+        render_peers(group, console())
 
 
 @click.command("states")
@@ -94,4 +114,4 @@ def status(as_json: bool, dsn: str | None) -> None:
         render_status(st, jobs, note, console())
 
 
-COMMANDS = [compute, show, states, status]
+COMMANDS = [compute, show, peers, states, status]

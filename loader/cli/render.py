@@ -159,6 +159,16 @@ def _trend(v, unit: str, direction: int) -> str:
     return f"[{colour}]{text}[/]" if colour else text
 
 
+def _versus(v, unit: str, direction: int) -> str:
+    """A difference to a comparison group, green when better, red when worse (metrics without a direction plain)."""
+    if v is None:
+        return "—"
+    text = _num(v, unit, signed=True)
+    if direction and v != 0:
+        return f"[{'green' if (v > 0) == (direction > 0) else 'red'}]{text}[/]"
+    return text
+
+
 def render_profile(p: dict, out: Console) -> None:
     where = ", ".join(x for x in (p.get("city"), p.get("state_name")) if x)
     out.print(f"[bold]{p['name'] or '(unnamed)'}[/]  LEAID {p['leaid']}  {where}")
@@ -173,16 +183,50 @@ def render_profile(p: dict, out: Console) -> None:
         out.print("  " + " · ".join(facts))
     table = Table(show_edge=False, pad_edge=False)
     for col, justify in (("metric", "left"), ("value", "right"), ("state avg", "right"), ("national avg", "right"),
-                         ("vs state", "right"), ("tier in state", "left"), ("3-yr trend", "right")):
+                         ("vs state", "right"), ("tier in state", "left"), ("3-yr trend", "right"),
+                         ("peer avg", "right"), ("vs peers", "right")):
         table.add_column(col, justify=justify, no_wrap=True)
     for r in p["metrics"]:
         label, unit, trend_unit, direction = METRICS.get(r["metric"], (r["metric"], "", "", 0))
         table.add_row(label, _num(r["value"], unit), _num(r["state_avg"], unit), _num(r["national_avg"], unit),
                       _num(r["vs_state"], unit, signed=True), TIER_LABELS.get(r["quartile_state"], "—"),
-                      _trend(r["trend_3yr"], trend_unit, direction))
+                      _trend(r["trend_3yr"], trend_unit, direction), _num(r.get("peer_avg"), unit),
+                      _versus(r.get("vs_peers"), unit, direction))
     out.print(table)
     out.print("[dim]tier: the value's size among the state's districts (well above = top quarter), "
                   "not a judgement; trends compare the latest year with up to 3 years before.[/]")
+    if p.get("peer_count"):
+        out.print(f"[dim]peers: the {p['peer_count']} districts most like it nationwide (size, child poverty, "
+                  f"ELL %, SWD %); vs peers is green when better.[/]")
+        out.print(f"[dim]list them: district-benchmarks peers {p['leaid']}[/]")
+    else:
+        out.print("[dim]no peer group: enrollment, child poverty, ELL % and SWD % are all needed.[/]")
+
+
+def render_peers(g: dict, out: Console) -> None:
+    """A district's peer group, nearest first."""
+    out.print(f"[bold]{g['name'] or '(unnamed)'}[/]  LEAID {g['leaid']}  {g.get('state_abbrev') or ''}")
+    facts = [f"{g['enrollment']:,} students" if g.get("enrollment") is not None else None,
+             f"child poverty {g['children_poverty_percent']}%" if g.get("children_poverty_percent") is not None
+             else None,
+             f"ELL {g['ell_pct']}%" if g.get("ell_pct") is not None else None,
+             f"SWD {g['swd_pct']}%" if g.get("swd_pct") is not None else None]
+    out.print("  " + " · ".join(f for f in facts if f))
+    if not g["peers"]:
+        why = f"missing {', '.join(g['missing'])}" if g.get("missing") else "not computed yet (district-benchmarks compute)"
+        out.print(f"no peer group: {why}")
+        return
+    table = Table(title=f"its {len(g['peers'])} peers, nearest first", title_justify="left", show_edge=False)
+    for col in ("#", "LEAID", "district", "state", "students", "poverty %", "ELL %", "SWD %", "distance"):
+        table.add_column(col, justify="left" if col in ("LEAID", "district", "state") else "right", no_wrap=col != "district")
+    for r in g["peers"]:
+        table.add_row(str(r["rank"]), r["leaid"], r["name"] or "—", r["state_abbrev"] or "—",
+                      f"{r['enrollment']:,}" if r["enrollment"] is not None else "—",
+                      _num(r["children_poverty_percent"]), _num(r["ell_pct"]), _num(r["swd_pct"]),
+                      f"{r['distance']:.3f}")
+    out.print(table)
+    out.print("[dim]distance: between standardised ln(enrollment), child poverty, ELL % and SWD % (1 = one "
+              "standard deviation in one of them).[/]")
 
 
 def render_states(rows: list[dict], out: Console) -> None:
