@@ -9,6 +9,8 @@ throwaway server: no setup needed), migrates it, loads `bench/generate.py`'s dat
 1. `compute_all_benchmarks()` on the first run (and the best of --repeat runs from the same empty state);
 2. a rerun on unchanged data: time, and the rows it wrote (pg_stat_user_tables n_tup_upd / n_tup_hot_upd
    deltas, read after the computing backend has flushed its statistics and exited);
+   2b. the peer step when features change: one district's child poverty moves (then back), and every eligible
+   district's moves (then back), each followed by compute_all_benchmarks(false): steps.peer_groups.ms;
 3. `compute_all_benchmarks(false)` recomputing every row (every benchmark column and state average nulled
    first, untimed), best of --repeat, with the per-step figures of the summary;
 4. the original design's statements (--original, read at run time, never copied here) on the same database
@@ -42,7 +44,7 @@ from bench import generate
 from loader.migrate import migrate
 from loader.paths import REPO_ROOT
 from tests import harness, reference_model
-from tests.reference_model import BENCHMARK_COLUMNS, CURRENT_COLUMNS, STATE_COLUMNS
+from tests.reference_model import BENCHMARK_COLUMNS, CURRENT_COLUMNS, PEER_COLUMNS, STATE_COLUMNS
 
 # The baseline: the first design's row-by-row SQL script, kept outside this repository (read, never copied).
 DEFAULT_ORIGINAL = Path(os.environ.get("DISTRICT_BENCHMARKS_BASELINE_SQL",
@@ -54,6 +56,7 @@ STEP_FUNCTIONS = {  # summary step key -> (function, the columns it owns: nulled
                         tuple(c for c in BENCHMARK_COLUMNS if c in ("swd_pct", "ell_pct") or c.endswith("_3yr"))),
     "deltas_quartiles": ("compute_deltas_quartiles", "districts",
                          tuple(c for c in BENCHMARK_COLUMNS if "_vs_" in c or c.endswith("_quartile_state"))),
+    "peer_groups": ("compute_peer_groups", "districts", PEER_COLUMNS),
 }
 
 
@@ -74,20 +77,24 @@ def execute(db: str, *statements: str) -> None:
 
 
 def reset(db: str, current_too: bool = False) -> None:
-    """Make every row need recomputation: null every benchmark column and state average (untimed)."""
-    cols = BENCHMARK_COLUMNS + (CURRENT_COLUMNS if current_too else ())
+    """Make every row need recomputation: null every benchmark column, peer difference and state average
+    (untimed). The peer groups stay: their features come back unchanged, so the peer step skips the search and
+    rewrites only the differences."""
+    cols = BENCHMARK_COLUMNS + PEER_COLUMNS + (CURRENT_COLUMNS if current_too else ())
     execute(db, f"UPDATE districts SET {nulls(cols)}",
             f"UPDATE states SET {nulls(STATE_COLUMNS)}, aggregates_updated_at = NULL",
             "VACUUM ANALYZE districts", "VACUUM ANALYZE states", "CHECKPOINT")
 
 
 def write_stats(db: str) -> dict[str, tuple[int, int]]:
-    """{table: (n_tup_upd, n_tup_hot_upd)} as the statistics system has them now."""
+    """{table: (n_tup_upd, n_tup_hot_upd)} as the statistics system has them now; for district_peers the first
+    figure counts inserts and deletes too."""
     with psycopg.connect(db, autocommit=True) as conn:
         conn.execute("SELECT pg_stat_clear_snapshot()")
         return {r[0]: (r[1], r[2]) for r in conn.execute(
-            "SELECT relname, n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables "
-            "WHERE relname IN ('districts', 'states')")}
+            "SELECT relname, n_tup_upd + CASE WHEN relname = 'district_peers' THEN n_tup_ins + n_tup_del ELSE 0 END, "
+            "       n_tup_hot_upd FROM pg_stat_user_tables "
+            "WHERE relname IN ('districts', 'states', 'district_peers')")}
 
 
 def wait_gone(db: str, pid: int, timeout: float = 15.0) -> None:
@@ -102,10 +109,12 @@ def wait_gone(db: str, pid: int, timeout: float = 15.0) -> None:
 
 def stats_delta(before: dict, after: dict) -> str:
     parts = []
-    for table in ("districts", "states"):
-        upd = after[table][0] - before[table][0]
-        hot = after[table][1] - before[table][1]
-        parts.append(f"{table} {upd:,} updated ({hot:,} HOT)")
+    for table in ("districts", "states", "district_peers"):
+        if table not in after:
+            continue
+        upd = after[table][0] - before.get(table, (0, 0))[0]
+        hot = after[table][1] - before.get(table, (0, 0))[1]
+        parts.append(f"{table} {upd:,} {'written' if table == 'district_peers' else 'updated'} ({hot:,} HOT)")
     return ", ".join(parts)
 
 
@@ -155,10 +164,14 @@ def verify_against_model(db: str) -> None:
         history = [dict(zip(hcols, r)) for r in conn.execute(f"SELECT {', '.join(hcols)} FROM district_data_history")]
         districts = conn.execute(f"SELECT leaid, state_fips, {', '.join(dcols)} FROM districts").fetchall()
         states = conn.execute(f"SELECT fips, {', '.join(STATE_COLUMNS)} FROM states").fetchall()
-        oor = conn.execute("SELECT details->>'out_of_range' FROM data_refresh_logs "
+        # the peer groups are left out (the model's search is quadratic: tests/test_engine_reference.py compares
+        # them on smaller data), so are their out-of-range values
+        oor = conn.execute("SELECT (details->>'out_of_range')::int "
+                           "       - coalesce((details->'steps'->'peer_groups'->>'out_of_range')::int, 0) "
+                           "  FROM data_refresh_logs "
                            "WHERE data_source = 'compute_benchmarks' ORDER BY id DESC LIMIT 1").fetchone()[0]
     expected = reference_model.compute_all(history, [{"leaid": r[0], "state_fips": r[1]} for r in districts],
-                                           [r[0] for r in states])
+                                           [r[0] for r in states], peers=False)
     diffs = [f"district {r[0]}.{c}: SQL {got!r}, model {expected.districts[r[0]][c]!r}"
              for r in districts for c, got in zip(dcols, r[2:]) if got != expected.districts[r[0]][c]]
     diffs += [f"state {r[0]}.{c}: SQL {got!r}, model {expected.states[r[0]][c]!r}"
@@ -200,6 +213,43 @@ def bench_original(db: str, original: Path, repeat: int, label: str) -> tuple[fl
         say(f"  {label} run {i + 1}: {seconds:.3f} s (psql wall clock, rolled back); wrote {written}")
         best = seconds if best is None else min(best, seconds)
     return best, ""
+
+
+ELIGIBLE = ("enrollment > 0 AND children_poverty_percent >= 1 AND ell_pct >= 0 AND swd_pct >= 0")
+
+
+def bench_peer_changes(db: str, repeat: int) -> None:
+    """The peer step after a feature change: one district's child poverty moves by 0.1 point (and back), then
+    every eligible district's by -0.5..0.5 point (and back). Each change is followed by a timed
+    compute_all_benchmarks(false), which keeps the changed current value."""
+    with psycopg.connect(db, autocommit=True) as conn:
+        one = conn.execute(f"SELECT leaid FROM districts WHERE {ELIGIBLE} ORDER BY leaid "
+                           f"OFFSET (SELECT count(*) / 2 FROM districts WHERE {ELIGIBLE}) LIMIT 1").fetchone()[0]
+    figures = []
+    for i in range(2 * max(repeat, 1)):
+        step = "+ 0.1" if i % 2 == 0 else "- 0.1"
+        execute(db, f"UPDATE districts SET children_poverty_percent = children_poverty_percent {step} "
+                    f"WHERE leaid = '{one}'")
+        seconds, summary, written = timed_compute(db, refresh=False)
+        peers = summary["steps"]["peer_groups"]
+        figures.append(peers["ms"])
+        say(f"  one district ({one}) {step}: run {seconds:.3f} s, peer step {peers['ms']} ms, "
+            f"{peers['rows_changed']:,} rows; wrote {written}")
+    say(f"  one district: peer step best {min(figures)} ms")
+    with psycopg.connect(db, autocommit=True) as conn:
+        every = [r[0] for r in conn.execute(f"SELECT leaid FROM districts WHERE {ELIGIBLE}")]
+    shift = "((abs(hashtext(leaid)) % 11) - 5) / 10.0"
+    for label, sign in (("every district", "+"), ("every district, back", "-")):
+        with psycopg.connect(db, autocommit=True) as conn:
+            conn.execute(f"UPDATE districts SET children_poverty_percent = children_poverty_percent {sign} {shift} "
+                         f"WHERE leaid = ANY(%s)", (every,))
+        seconds, summary, written = timed_compute(db, refresh=False)
+        peers = summary["steps"]["peer_groups"]
+        say(f"  {label}: run {seconds:.3f} s, peer step {peers['ms']} ms, {peers['rows_changed']:,} rows; "
+            f"wrote {written}")
+    seconds, summary, _ = timed_compute(db, refresh=False)
+    say(f"  then a rerun: {seconds:.3f} s, peer step {summary['steps']['peer_groups']['ms']} ms, "
+        f"{summary['districts_changed']} district rows changed")
 
 
 def ratio_line(original: float, ours: float) -> str:
@@ -325,6 +375,9 @@ def run(admin, made, seed, scale, repeat, original, explain, top, verify) -> Non
         say(f"  run {i + 1}: {seconds:.3f} s; states_changed {summary['states_changed']}, districts_changed "
             f"{summary['districts_changed']}; wrote {written}")
     say(f"  best {min(reruns):.3f} s; steps of the last: {steps_line(summary)}")
+
+    say("\n== 2b. the peer step when features change (compute_all_benchmarks(false) after each change) ==")
+    bench_peer_changes(db, repeat)
 
     say("\n== 3. compute_all_benchmarks(false) recomputing every row (all benchmark columns nulled first) ==")
     ours, ours_summary = bench_ours_recompute(db, repeat, "ours")

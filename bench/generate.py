@@ -285,7 +285,7 @@ def load(conninfo: str, seed: int = 1, scale: float = 1.0, replace: bool = False
     with psycopg.connect(conninfo) as conn:
         conn.execute("SET synchronous_commit = off")
         if replace:
-            conn.execute("TRUNCATE district_data_history, districts")
+            conn.execute("TRUNCATE district_data_history, district_peers, districts")
         else:
             busy = conn.execute("SELECT (SELECT count(*) FROM districts) + "
                                 "(SELECT count(*) FROM district_data_history)").fetchone()[0]
