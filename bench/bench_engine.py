@@ -238,7 +238,7 @@ def bench_peer_changes(db: str, repeat: int) -> None:
     say(f"  one district: peer step best {min(figures)} ms")
     with psycopg.connect(db, autocommit=True) as conn:
         every = [r[0] for r in conn.execute(f"SELECT leaid FROM districts WHERE {ELIGIBLE}")]
-    shift = "((abs(hashtext(leaid)) % 11) - 5) / 10.0"
+    shift = "((abs(hashtext(leaid)) %% 11) - 5) / 10.0"
     for label, sign in (("every district", "+"), ("every district, back", "-")):
         with psycopg.connect(db, autocommit=True) as conn:
             conn.execute(f"UPDATE districts SET children_poverty_percent = children_poverty_percent {sign} {shift} "

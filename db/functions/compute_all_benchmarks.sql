@@ -2,11 +2,12 @@
  * compute_all_benchmarks(refresh_current boolean DEFAULT true) RETURNS jsonb — the run's summary
  *
  * Owns a benchmark run: the order of its steps, its lock, its data_refresh_logs row and its summary.
- *   - Runs compute_current_values() (only when refresh_current), compute_state_averages(), then the trends
- *     and deltas/tiers of compute_district_trends() and compute_deltas_quartiles(), taken from the same
- *     helpers _benchmarks_trend_values() / _benchmarks_delta_values() (the deltas use the fresh swd_pct /
- *     ell_pct) and written in ONE UPDATE per district, then compute_peer_groups() (peer groups and
- *     {m}_vs_peers, from the values just written). All in the caller's transaction, under the run lock
+ *   - Runs compute_current_values() (only when refresh_current), compute_state_averages(), then the trends,
+ *     the deltas/tiers and the peer groups of compute_district_trends(), compute_deltas_quartiles() and
+ *     compute_peer_groups(), taken from the same helpers _benchmarks_trend_values() / _benchmarks_delta_values()
+ *     / _benchmarks_peer_values() (the deltas and the peers use the fresh swd_pct / ell_pct); district_peers is
+ *     written by the peer helper, and the trends, deltas, tiers and peer differences of a district in ONE
+ *     UPDATE per district. All in the caller's transaction, under the run lock
  *     (below): a second run queues, then computes from what the first committed. Call
  *     it in READ COMMITTED (the default): a REPEATABLE READ snapshot taken before the lock was granted would
  *     not see the first run's results.
@@ -17,11 +18,11 @@
  *     started_at / completed_at, details = the summary.
  *   - Returns the summary: version, refresh_current, states_changed, districts_changed (district row writes
  *     summed over the steps; 0 = nothing changed), districts_written (district rows actually written: current
- *     values + the combined write + the peer differences), out_of_range, duration_ms, lock_wait_ms (queueing,
- *     not in duration_ms), and steps: {step: {rows_changed, out_of_range, ms}} for each step that ran;
- *     district_trends / deltas_quartiles count the rows whose trend / delta-and-tier columns changed, and
- *     deltas_quartiles.ms includes the write; peer_groups counts the rows it changed in district_peers and
- *     districts together (only its districts rows are in districts_changed).
+ *     values + the combined write), out_of_range, duration_ms, lock_wait_ms (queueing, not in duration_ms), and
+ *     steps: {step: {rows_changed, out_of_range, ms}} for each step that ran; district_trends /
+ *     deltas_quartiles / peer_groups count the rows whose trend / delta-and-tier / peer-difference columns
+ *     changed (peer_groups also its district_peers rows; only its districts rows are in districts_changed), and
+ *     deltas_quartiles.ms includes the combined write.
  *   - On error the whole run, log row included, rolls back with the transaction and the error reaches the
  *     caller, which records the failure (the CLI in a 'failed' row of its own transaction, pg_cron in
  *     cron.job_run_details).
@@ -71,6 +72,11 @@ DECLARE
     v_trends_ms       numeric;
     v_written         integer;
     v_districts_written integer := 0;
+    v_deltas_ms       double precision;
+    v_peer_rows       integer;
+    v_peer_oor        integer;
+    v_peer_ms         numeric;
+    v_peer_districts  integer;
     v_summary         jsonb;
 BEGIN
     LOCK TABLE public._benchmarks_run_lock IN SHARE ROW EXCLUSIVE MODE;  -- the run lock: see the header
@@ -97,9 +103,10 @@ BEGIN
         'rows_changed', v_rows, 'out_of_range', v_step_oor,
         'ms', round((extract(epoch FROM clock_timestamp() - v_step_started) * 1000)::numeric, 1)));
 
-    -- Trends, deltas and tiers: the rules of compute_district_trends() and compute_deltas_quartiles() (in
-    -- _benchmarks_trend_values() / _benchmarks_delta_values()), but each district row is written once. The
-    -- trend values go to a temporary table, from which the deltas take the fresh swd_pct / ell_pct.
+    -- Trends, deltas and tiers, peer groups: the rules of compute_district_trends(), compute_deltas_quartiles()
+    -- and compute_peer_groups() (in _benchmarks_trend_values() / _benchmarks_delta_values() /
+    -- _benchmarks_peer_values()), but each district row is written once. The trend values go to a temporary
+    -- table, from which the deltas and the peer groups take the fresh swd_pct / ell_pct.
     v_step_started := clock_timestamp();
     IF to_regclass('pg_temp.benchmarks_district_values') IS NOT NULL THEN
         DROP TABLE pg_temp.benchmarks_district_values;
@@ -111,11 +118,25 @@ BEGIN
     v_trends_ms := round((extract(epoch FROM clock_timestamp() - v_step_started) * 1000)::numeric, 1);
     v_trends_oor := v_step_oor;
 
+    -- the deltas and tiers, kept for the write
     v_step_started := clock_timestamp();
-    WITH x AS MATERIALIZED (
-        SELECT * FROM public._benchmarks_delta_values()
-    ),
-    written AS (
+    IF to_regclass('pg_temp.benchmarks_delta_values') IS NOT NULL THEN
+        DROP TABLE pg_temp.benchmarks_delta_values;
+    END IF;
+    CREATE TEMPORARY TABLE benchmarks_delta_values ON COMMIT DROP AS
+        SELECT * FROM public._benchmarks_delta_values();
+    SELECT coalesce(sum(x.out_of_range), 0) INTO v_step_oor FROM pg_temp.benchmarks_delta_values x;
+    v_deltas_ms := extract(epoch FROM clock_timestamp() - v_step_started) * 1000;
+
+    -- the peer groups: district_peers written now, the differences that change left for the write
+    v_step_started := clock_timestamp();
+    v_peer_rows := public._benchmarks_peer_values();
+    v_peer_oor := current_setting('district_benchmarks.out_of_range')::integer;
+    v_peer_ms := round((extract(epoch FROM clock_timestamp() - v_step_started) * 1000)::numeric, 1);
+
+    -- the one write per district
+    v_step_started := clock_timestamp();
+    WITH written AS (
         UPDATE public.districts d
            SET swd_pct                              = t.swd_pct,
                ell_pct                              = t.ell_pct,
@@ -151,38 +172,46 @@ BEGIN
                math_proficiency_quartile_state      = x.math_proficiency_quartile_state,
                read_proficiency_quartile_state      = x.read_proficiency_quartile_state,
                expenditure_pp_quartile_state        = x.expenditure_pp_quartile_state,
+               absenteeism_vs_peers                 = CASE WHEN p.leaid IS NULL THEN d.absenteeism_vs_peers
+                                                           ELSE p.absenteeism_vs_peers END,
+               graduation_vs_peers                  = CASE WHEN p.leaid IS NULL THEN d.graduation_vs_peers
+                                                           ELSE p.graduation_vs_peers END,
+               student_teacher_ratio_vs_peers       = CASE WHEN p.leaid IS NULL THEN d.student_teacher_ratio_vs_peers
+                                                           ELSE p.student_teacher_ratio_vs_peers END,
+               swd_pct_vs_peers                     = CASE WHEN p.leaid IS NULL THEN d.swd_pct_vs_peers
+                                                           ELSE p.swd_pct_vs_peers END,
+               ell_pct_vs_peers                     = CASE WHEN p.leaid IS NULL THEN d.ell_pct_vs_peers
+                                                           ELSE p.ell_pct_vs_peers END,
+               math_proficiency_vs_peers            = CASE WHEN p.leaid IS NULL THEN d.math_proficiency_vs_peers
+                                                           ELSE p.math_proficiency_vs_peers END,
+               read_proficiency_vs_peers            = CASE WHEN p.leaid IS NULL THEN d.read_proficiency_vs_peers
+                                                           ELSE p.read_proficiency_vs_peers END,
+               expenditure_pp_vs_peers              = CASE WHEN p.leaid IS NULL THEN d.expenditure_pp_vs_peers
+                                                           ELSE p.expenditure_pp_vs_peers END,
                updated_at                           = now()
           FROM pg_temp.benchmarks_district_values t
-          JOIN x ON x.leaid = t.leaid
-         WHERE d.leaid = t.leaid AND (t.changed OR x.changed)
-        RETURNING t.changed AS trends_changed, x.changed AS deltas_changed
+          JOIN pg_temp.benchmarks_delta_values x ON x.leaid = t.leaid
+          LEFT JOIN pg_temp.benchmarks_peer_differences p ON p.leaid = t.leaid
+         WHERE d.leaid = t.leaid AND (t.changed OR x.changed OR p.leaid IS NOT NULL)
+        RETURNING t.changed AS trends_changed, x.changed AS deltas_changed, p.leaid IS NOT NULL AS peers_changed
     )
-    SELECT count(*) FILTER (WHERE w.trends_changed), count(*) FILTER (WHERE w.deltas_changed), count(*),
-           (SELECT coalesce(sum(x.out_of_range), 0) FROM x)
+    SELECT count(*) FILTER (WHERE w.trends_changed), count(*) FILTER (WHERE w.deltas_changed),
+           count(*) FILTER (WHERE w.peers_changed), count(*)
       FROM written w
-      INTO v_trends_rows, v_rows, v_written, v_step_oor;
-    DROP TABLE pg_temp.benchmarks_district_values;
-    v_districts := v_districts + v_trends_rows + v_rows;
+      INTO v_trends_rows, v_rows, v_peer_districts, v_written;
+    DROP TABLE pg_temp.benchmarks_district_values, pg_temp.benchmarks_delta_values,
+               pg_temp.benchmarks_peer_differences;
+    v_districts := v_districts + v_trends_rows + v_rows + v_peer_districts;
     v_districts_written := v_districts_written + v_written;
-    v_out_of_range := v_out_of_range + v_step_oor;
+    v_out_of_range := v_out_of_range + v_step_oor + v_peer_oor;
     v_steps := v_steps
         || jsonb_build_object('district_trends', jsonb_build_object(
                'rows_changed', v_trends_rows, 'out_of_range', v_trends_oor, 'ms', v_trends_ms))
         || jsonb_build_object('deltas_quartiles', jsonb_build_object(
                'rows_changed', v_rows, 'out_of_range', v_step_oor,
-               'ms', round((extract(epoch FROM clock_timestamp() - v_step_started) * 1000)::numeric, 1)));
-
-    -- peer groups, from the swd_pct / ell_pct and values just written
-    v_step_started := clock_timestamp();
-    v_rows := public.compute_peer_groups();
-    v_step_oor := current_setting('district_benchmarks.out_of_range')::integer;
-    v_written := current_setting('district_benchmarks.peer_districts_changed')::integer;
-    v_districts := v_districts + v_written;
-    v_districts_written := v_districts_written + v_written;
-    v_out_of_range := v_out_of_range + v_step_oor;
-    v_steps := v_steps || jsonb_build_object('peer_groups', jsonb_build_object(
-        'rows_changed', v_rows, 'out_of_range', v_step_oor,
-        'ms', round((extract(epoch FROM clock_timestamp() - v_step_started) * 1000)::numeric, 1)));
+               'ms', round((v_deltas_ms + extract(epoch FROM clock_timestamp() - v_step_started) * 1000)::numeric, 1)))
+        || jsonb_build_object('peer_groups', jsonb_build_object(
+               'rows_changed', v_peer_rows + v_peer_districts, 'out_of_range', v_peer_oor, 'ms', v_peer_ms));
 
     v_summary := jsonb_build_object(
         'version',           public.benchmarks_version(),

@@ -1,6 +1,6 @@
 -- The function set's contract: who may execute what, SECURITY DEFINER, volatility, pinned search_path.
 BEGIN;
-SELECT plan(67);
+SELECT plan(70);
 
 DELETE FROM data_refresh_logs;
 
@@ -46,7 +46,7 @@ SELECT is_definer('public', f, args, f || ' is SECURITY DEFINER')
                ('compute_district_trends', ARRAY[]::name[]), ('compute_deltas_quartiles', ARRAY[]::name[]),
                ('compute_peer_groups', ARRAY[]::name[]), ('compute_all_benchmarks', ARRAY['boolean']::name[])) fn(f, args);
 SELECT isnt_definer('public', 'benchmarks_version', ARRAY[]::name[], 'benchmarks_version runs as its caller');
--- each of the ten by its signature (a missing function reads as NULL and fails)
+-- each of the eleven by its signature (a missing function reads as NULL and fails)
 SELECT is((SELECT substr(c, length('search_path=') + 1)
              FROM unnest((SELECT p.proconfig FROM pg_proc p WHERE p.oid = to_regprocedure('public.' || sig))) c
             WHERE c LIKE 'search\_path=%'),
@@ -54,14 +54,14 @@ SELECT is((SELECT substr(c, length('search_path=') + 1)
   FROM (VALUES ('compute_current_values()'), ('compute_state_averages()'), ('compute_district_trends()'),
                ('compute_deltas_quartiles()'), ('compute_peer_groups()'), ('compute_all_benchmarks(boolean)'),
                ('benchmarks_version()'), ('_benchmarks_trend_values()'), ('_benchmarks_delta_values()'),
-               ('_benchmarks_peers_written()')) fn(sig);
+               ('_benchmarks_peer_values()'), ('_benchmarks_peers_written()')) fn(sig);
 SELECT is((SELECT array_agg(p.proname::text ORDER BY p.proname) FROM pg_proc p
             WHERE p.pronamespace = 'public'::regnamespace AND p.proname ~ '^_?(compute|benchmarks)_'
               AND NOT ('search_path=pg_catalog, pg_temp' = ANY (coalesce(p.proconfig, '{}')))),
           NULL, 'every function of the set pins search_path = pg_catalog, pg_temp');
 SELECT is((SELECT count(*)::int FROM pg_proc p WHERE p.pronamespace = 'public'::regnamespace
-            AND p.proname ~ '^_?(compute|benchmarks)_'), 10,
-          'the function set is the 10 documented functions (no stray overloads)');
+            AND p.proname ~ '^_?(compute|benchmarks)_'), 11,
+          'the function set is the 11 documented functions (no stray overloads)');
 
 -- the API is the seven compute_* / benchmarks_version functions; everything else is an internal helper whose
 -- name starts with an underscore; the helpers' names before 1.1.4 are gone, and so is the advisory-lock key
@@ -71,8 +71,9 @@ SELECT is((SELECT array_agg(p.proname::text ORDER BY p.proname) FROM pg_proc p
               AND p.proname NOT IN ('compute_current_values', 'compute_state_averages', 'compute_district_trends',
                                     'compute_deltas_quartiles', 'compute_peer_groups', 'compute_all_benchmarks',
                                     'benchmarks_version')),
-          ARRAY['_benchmarks_delta_values', '_benchmarks_peers_written', '_benchmarks_trend_values'],
-          'the functions outside the API are the two value helpers and the district_peers trigger function, each '
+          ARRAY['_benchmarks_delta_values', '_benchmarks_peer_values', '_benchmarks_peers_written',
+                '_benchmarks_trend_values'],
+          'the functions outside the API are the three value helpers and the district_peers trigger function, each '
           'named with a leading underscore');
 SELECT hasnt_function('public', f, f || '() no longer exists')
   FROM (VALUES ('benchmarks_trend_values'), ('benchmarks_delta_values'), ('benchmarks_lock_key'),
@@ -81,7 +82,8 @@ SELECT is(benchmarks_version(), '1.2.0', 'benchmarks_version() is 1.2.0');
 
 -- the internal value functions (shared by a step and compute_all_benchmarks) are not callable from outside
 SELECT function_privs_are('public', f, ARRAY[]::name[], r, ARRAY[]::text[], f || ': ' || r || ' may not execute it')
-  FROM (VALUES ('_benchmarks_trend_values'), ('_benchmarks_delta_values'), ('_benchmarks_peers_written')) fn(f),
+  FROM (VALUES ('_benchmarks_trend_values'), ('_benchmarks_delta_values'), ('_benchmarks_peer_values'),
+               ('_benchmarks_peers_written')) fn(f),
        (VALUES ('district_benchmarks_operator'), ('dbench_test_nobody')) rl(r);
 SELECT throws_ok($$SELECT pg_temp.as_role('district_benchmarks_operator', 'SELECT count(*) FROM _benchmarks_trend_values()')$$,
                  '42501', NULL, 'the operator cannot call an internal value function directly');

@@ -2,7 +2,7 @@
 -- public._benchmarks_run_lock IN SHARE ROW EXCLUSIVE MODE, which only the owner can take. No advisory lock:
 -- any role can take any advisory key, and with the old key held the nightly run waited forever.
 BEGIN;
-SELECT plan(34);
+SELECT plan(35);
 
 DELETE FROM data_refresh_logs;
 
@@ -70,6 +70,8 @@ SELECT ok(pg_temp.takes_run_lock(coalesce(setup, '') || 'SELECT count(*) FROM pu
                ('compute_state_averages()', NULL), ('compute_district_trends()', NULL),
                ('compute_deltas_quartiles()', NULL), ('compute_peer_groups()', NULL), ('_benchmarks_trend_values()', NULL),
                ('_benchmarks_delta_values()', 'CREATE TEMPORARY TABLE benchmarks_district_values ON COMMIT DROP AS
+                                                 SELECT leaid, swd_pct, ell_pct FROM public.districts; '),
+               ('_benchmarks_peer_values()', 'CREATE TEMPORARY TABLE benchmarks_district_values ON COMMIT DROP AS
                                                  SELECT leaid, swd_pct, ell_pct FROM public.districts; ')) x(fn, setup);
 
 -- a value helper is called only by a definer function, as the owner. Called alone by a role that cannot take

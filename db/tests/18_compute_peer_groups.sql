@@ -3,7 +3,7 @@
 -- brute-force comparison on 300 generated districts after a first run, after a few districts' features change,
 -- after a district is deleted and after a hand edit of district_peers; reruns that write nothing; grants.
 BEGIN;
-SELECT plan(44);
+SELECT plan(45);
 
 DELETE FROM district_data_history;
 DELETE FROM districts;
@@ -140,6 +140,8 @@ SELECT is((:'summary'::jsonb -> 'steps' -> 'peer_groups') - 'ms',
           'out of range');
 SELECT ok((:'summary'::jsonb ->> 'out_of_range')::int >= 1 AND (:'summary'::jsonb ->> 'districts_changed')::int >= 13,
           'the run''s totals include the peer step');
+SELECT is((:'summary'::jsonb ->> 'districts_written')::int, 13,
+          'each district row is written once: its peer differences in the same UPDATE as its trends and deltas');
 SELECT results_eq(
     $$SELECT leaid::text, math_proficiency_vs_peers FROM districts WHERE leaid IN ('0200001', '0200011', '0200012')
        ORDER BY leaid$$,
