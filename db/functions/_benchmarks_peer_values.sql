@@ -33,10 +33,10 @@
  *      its features and metric values, its differences, and three bounds on its stored distances: gap (every
  *      non-peer was at least this far), reach (no peer farther) and spacing (consecutive peers at least this
  *      far apart). Any write to district_peers but this function's empties it (_benchmarks_peers_written.sql).
- *   2. Nothing changed: when every eligible district, its features and values are as recorded and the stored
- *      differences are the recorded ones, one query over districts finds it and the function returns 0 (and no
- *      differences). When
- *      only metric values changed, the peers stand: the differences are recomputed where a value changed.
+ *   2. Nothing changed: when every eligible district, its features and values are as recorded (and no other
+ *      district is eligible or has differences), one query over districts finds it and the function returns 0;
+ *      stored differences that are not the recorded ones are handed back as changes. When only metric values
+ *      changed, the peers stand: the differences are recomputed where a value changed.
  *   3. Features changed, untouched districts. Between two districts whose features did not change, each feature's
  *      z difference is scaled by s_old / s_new (its old over its new standard deviation), so the new distance
  *      lies between lambda_min and lambda_max times the old one. A district p whose features did not change,
@@ -83,6 +83,7 @@ DECLARE
     v_cached        integer;
     v_moved         integer;
     v_revalued      integer;
+    v_stale         integer;
     v_search        boolean;
     v_n             integer := 0;
     v_n_old         integer := 0;
@@ -128,17 +129,20 @@ BEGIN
     SELECT count(c.leaid),
            count(*) FILTER (WHERE d.leaid IS NULL OR c.leaid IS NULL
                                OR (d.enrollment, d.poverty, d.ell, d.swd, d.absenteeism, d.graduation, d.ratio, d.math,
-                                   d.read, d.expenditure, d.absenteeism_vs_peers, d.graduation_vs_peers,
-                                   d.student_teacher_ratio_vs_peers, d.swd_pct_vs_peers, d.ell_pct_vs_peers,
-                                   d.math_proficiency_vs_peers, d.read_proficiency_vs_peers, d.expenditure_pp_vs_peers)
+                                   d.read, d.expenditure)
                                   IS DISTINCT FROM
                                   (c.enrollment, c.children_poverty_percent, c.ell_pct, c.swd_pct, c.absenteeism,
                                    c.graduation, c.student_teacher_ratio, c.math_proficiency, c.read_proficiency,
-                                   c.expenditure_pp, c.absenteeism_vs_peers, c.graduation_vs_peers,
-                                   c.student_teacher_ratio_vs_peers, c.swd_pct_vs_peers, c.ell_pct_vs_peers,
-                                   c.math_proficiency_vs_peers, c.read_proficiency_vs_peers, c.expenditure_pp_vs_peers)),
+                                   c.expenditure_pp)),
+           count(*) FILTER (WHERE (d.absenteeism_vs_peers, d.graduation_vs_peers, d.student_teacher_ratio_vs_peers,
+                                   d.swd_pct_vs_peers, d.ell_pct_vs_peers, d.math_proficiency_vs_peers,
+                                   d.read_proficiency_vs_peers, d.expenditure_pp_vs_peers)
+                                  IS DISTINCT FROM
+                                  (c.absenteeism_vs_peers, c.graduation_vs_peers, c.student_teacher_ratio_vs_peers,
+                                   c.swd_pct_vs_peers, c.ell_pct_vs_peers, c.math_proficiency_vs_peers,
+                                   c.read_proficiency_vs_peers, c.expenditure_pp_vs_peers)),
            coalesce(sum(c.out_of_range), 0)
-      INTO v_cached, v_moved, v_out_of_range
+      INTO v_cached, v_moved, v_stale, v_out_of_range
       FROM (SELECT d.leaid, d.enrollment, d.children_poverty_percent AS poverty, p.ell_pct AS ell, p.swd_pct AS swd,
                    d.chronic_absenteeism_rate AS absenteeism, d.graduation_rate_total AS graduation,
                    d.student_teacher_ratio AS ratio, d.math_proficiency_pct AS math, d.read_proficiency_pct AS read,
@@ -156,6 +160,24 @@ BEGIN
                         d.swd_pct_vs_peers, d.ell_pct_vs_peers, d.math_proficiency_vs_peers,
                         d.read_proficiency_vs_peers, d.expenditure_pp_vs_peers) > 0;
     IF v_cached > 0 AND v_moved = 0 THEN
+        -- only stored differences that are not the recorded ones (stale): the recorded ones go back
+        IF v_stale > 0 THEN
+            INSERT INTO pg_temp.benchmarks_peer_differences
+                  (leaid, absenteeism_vs_peers, graduation_vs_peers, student_teacher_ratio_vs_peers, swd_pct_vs_peers,
+                   ell_pct_vs_peers, math_proficiency_vs_peers, read_proficiency_vs_peers, expenditure_pp_vs_peers)
+            SELECT c.leaid, c.absenteeism_vs_peers, c.graduation_vs_peers, c.student_teacher_ratio_vs_peers,
+                   c.swd_pct_vs_peers, c.ell_pct_vs_peers, c.math_proficiency_vs_peers, c.read_proficiency_vs_peers,
+                   c.expenditure_pp_vs_peers
+              FROM public._benchmarks_peer_inputs c
+              JOIN public.districts d ON d.leaid = c.leaid
+             WHERE (d.absenteeism_vs_peers, d.graduation_vs_peers, d.student_teacher_ratio_vs_peers,
+                    d.swd_pct_vs_peers, d.ell_pct_vs_peers, d.math_proficiency_vs_peers, d.read_proficiency_vs_peers,
+                    d.expenditure_pp_vs_peers)
+                   IS DISTINCT FROM
+                   (c.absenteeism_vs_peers, c.graduation_vs_peers, c.student_teacher_ratio_vs_peers, c.swd_pct_vs_peers,
+                    c.ell_pct_vs_peers, c.math_proficiency_vs_peers, c.read_proficiency_vs_peers,
+                    c.expenditure_pp_vs_peers);
+        END IF;
         PERFORM set_config('district_benchmarks.out_of_range', v_out_of_range::text, true);
         RETURN 0;
     END IF;
@@ -284,7 +306,9 @@ BEGIN
                                  CASE WHEN n.expenditure >= 0 THEN n.expenditure END AS expenditure) v
       LEFT JOIN public._benchmarks_peer_inputs c ON c.leaid = n.leaid
      WHERE n.eligible;
-    ANALYZE pg_temp.benchmarks_peer_points;
+    IF v_search THEN
+        ANALYZE pg_temp.benchmarks_peer_points;
+    END IF;
 
     -- the districts whose differences are computed (the others' are as recorded)
     CREATE TEMPORARY TABLE benchmarks_peer_redo (id integer) ON COMMIT DROP;
