@@ -53,9 +53,10 @@
  *      candidates the points of the 3^4 cells around its own, less the cells farther than r from p: every point
  *      within r of p differs from it by less than h in each feature, so it lies in one of them. Candidates within
  *      r are kept. p is done when it has at least K of them (its K nearest are then among them, exactly, ties
- *      included), else it moves up a level (a larger jump when it found few) and is searched again. r starts at
- *      the new distance to its farthest stored peer when all K are still eligible (one round then suffices),
- *      else at h; a level whose h covers all points ends every search. With K or fewer others, all pairs.
+ *      included), else it moves up a level (a larger jump when it found few) and is searched again. r starts 5 %
+ *      beyond the new distance to its farthest stored peer when all K are still eligible (one round then
+ *      suffices), else at h; a level whose h covers all points ends every search. With K or fewer others, all
+ *      pairs.
  *      Their bounds are exact: gap = distance of the (K+1)-th candidate (else the radius searched), reach and
  *      spacing from the new distances.
  *   5. Writes. Only changed rows; a peer that stays keeps its row (rank and distance updated, HOT when only the
@@ -216,49 +217,44 @@ BEGIN
     v_search := v_cached = 0 OR v_moved > 0;
 
     IF v_search THEN
-        -- standardisation, now and (from the record) when the stored peers were computed; a feature without
-        -- spread has s = 0 and is left out
+        -- standardisation now (a feature without spread has s = 0 and is left out)
         WITH x AS (
-            SELECT true AS now, n.leaid, ln(n.enrollment::double precision) AS x1, n.poverty::double precision AS x2,
+            SELECT n.leaid, ln(n.enrollment::double precision) AS x1, n.poverty::double precision AS x2,
                    n.ell::double precision AS x3, n.swd::double precision AS x4
               FROM pg_temp.benchmarks_peer_now n WHERE n.eligible
-            UNION ALL
-            SELECT false, c.leaid, ln(c.enrollment::double precision), c.children_poverty_percent::double precision,
-                   c.ell_pct::double precision, c.swd_pct::double precision
-              FROM public._benchmarks_peer_inputs c
         ),
         m AS (
-            SELECT x.now, count(*) AS n,
+            SELECT count(*) AS n,
                    sum(x.x1 ORDER BY x.leaid COLLATE "C") / count(*) AS m1,
                    sum(x.x2 ORDER BY x.leaid COLLATE "C") / count(*) AS m2,
                    sum(x.x3 ORDER BY x.leaid COLLATE "C") / count(*) AS m3,
                    sum(x.x4 ORDER BY x.leaid COLLATE "C") / count(*) AS m4,
                    min(x.x1) < max(x.x1) AS spread1, min(x.x2) < max(x.x2) AS spread2,
                    min(x.x3) < max(x.x3) AS spread3, min(x.x4) < max(x.x4) AS spread4
-              FROM x GROUP BY x.now
-        ),
-        s AS (
-            SELECT m.now, m.n, m.m1, m.m2, m.m3, m.m4,
-                   CASE WHEN m.spread1 THEN sqrt(sum((x.x1 - m.m1) * (x.x1 - m.m1) ORDER BY x.leaid COLLATE "C") / m.n)
-                        ELSE 0 END AS s1,
-                   CASE WHEN m.spread2 THEN sqrt(sum((x.x2 - m.m2) * (x.x2 - m.m2) ORDER BY x.leaid COLLATE "C") / m.n)
-                        ELSE 0 END AS s2,
-                   CASE WHEN m.spread3 THEN sqrt(sum((x.x3 - m.m3) * (x.x3 - m.m3) ORDER BY x.leaid COLLATE "C") / m.n)
-                        ELSE 0 END AS s3,
-                   CASE WHEN m.spread4 THEN sqrt(sum((x.x4 - m.m4) * (x.x4 - m.m4) ORDER BY x.leaid COLLATE "C") / m.n)
-                        ELSE 0 END AS s4
-              FROM x JOIN m ON m.now = x.now
-             GROUP BY m.now, m.n, m.m1, m.m2, m.m3, m.m4, m.spread1, m.spread2, m.spread3, m.spread4
+              FROM x
         )
-        SELECT max(s.n) FILTER (WHERE s.now), max(s.m1) FILTER (WHERE s.now), max(s.m2) FILTER (WHERE s.now),
-               max(s.m3) FILTER (WHERE s.now), max(s.m4) FILTER (WHERE s.now),
-               max(s.s1) FILTER (WHERE s.now), max(s.s2) FILTER (WHERE s.now), max(s.s3) FILTER (WHERE s.now),
-               max(s.s4) FILTER (WHERE s.now),
-               max(s.n) FILTER (WHERE NOT s.now), max(s.s1) FILTER (WHERE NOT s.now),
-               max(s.s2) FILTER (WHERE NOT s.now), max(s.s3) FILTER (WHERE NOT s.now),
-               max(s.s4) FILTER (WHERE NOT s.now)
-          INTO v_n, v_m1, v_m2, v_m3, v_m4, v_s1, v_s2, v_s3, v_s4, v_n_old, v_o1, v_o2, v_o3, v_o4
-          FROM s;
+        SELECT m.n, m.m1, m.m2, m.m3, m.m4,
+               CASE WHEN m.spread1 THEN sqrt(sum((x.x1 - m.m1) * (x.x1 - m.m1) ORDER BY x.leaid COLLATE "C") / m.n)
+                    ELSE 0 END,
+               CASE WHEN m.spread2 THEN sqrt(sum((x.x2 - m.m2) * (x.x2 - m.m2) ORDER BY x.leaid COLLATE "C") / m.n)
+                    ELSE 0 END,
+               CASE WHEN m.spread3 THEN sqrt(sum((x.x3 - m.m3) * (x.x3 - m.m3) ORDER BY x.leaid COLLATE "C") / m.n)
+                    ELSE 0 END,
+               CASE WHEN m.spread4 THEN sqrt(sum((x.x4 - m.m4) * (x.x4 - m.m4) ORDER BY x.leaid COLLATE "C") / m.n)
+                    ELSE 0 END
+          INTO v_n, v_m1, v_m2, v_m3, v_m4, v_s1, v_s2, v_s3, v_s4
+          FROM x, m
+         GROUP BY m.n, m.m1, m.m2, m.m3, m.m4, m.spread1, m.spread2, m.spread3, m.spread4;
+        -- and when the stored peers were computed (from the record): only for the scale factors below, which
+        -- need it to far better than their 1e-9 slack but not bit for bit
+        SELECT count(*),
+               CASE WHEN min(c.enrollment) < max(c.enrollment) THEN stddev_pop(ln(c.enrollment::double precision)) ELSE 0 END,
+               CASE WHEN min(c.children_poverty_percent) < max(c.children_poverty_percent)
+                    THEN stddev_pop(c.children_poverty_percent::double precision) ELSE 0 END,
+               CASE WHEN min(c.ell_pct) < max(c.ell_pct) THEN stddev_pop(c.ell_pct::double precision) ELSE 0 END,
+               CASE WHEN min(c.swd_pct) < max(c.swd_pct) THEN stddev_pop(c.swd_pct::double precision) ELSE 0 END
+          INTO v_n_old, v_o1, v_o2, v_o3, v_o4
+          FROM public._benchmarks_peer_inputs c;
         v_n := coalesce(v_n, 0);
         v_n_old := coalesce(v_n_old, 0);
 
@@ -410,8 +406,9 @@ BEGIN
                    SET row_ctid = o.row_ctid, old_rank = o.peer_rank, old_distance = o.distance
                   FROM pg_temp.benchmarks_peer_old o
                  WHERE c.row_ctid IS NULL AND o.id = c.id AND o.peer_id = c.peer_id;
-                -- the searches: every other district, with the new distance to its farthest stored peer as radius
-                -- when all K are still eligible. With K or fewer others, all pairs instead.
+                -- the searches: every other district, with a radius 5 % beyond the new distance to its farthest
+                -- stored peer when all K are still eligible (beyond: so that the next non-peer is usually found,
+                -- and the recorded gap is its distance, not the K-th). With K or fewer others, all pairs instead.
                 IF v_n - 1 <= c_k THEN
                     INSERT INTO pg_temp.benchmarks_peer_cand (id, peer_id, d, row_ctid, old_rank, old_distance)
                     SELECT p.id, q.id,
@@ -429,7 +426,7 @@ BEGIN
                                                       / ln(c_growth)))::integer END,
                            false
                       FROM pg_temp.benchmarks_peer_points p
-                      LEFT JOIN (SELECT o.id, max(o.d) AS r FROM pg_temp.benchmarks_peer_old o
+                      LEFT JOIN (SELECT o.id, 1.05 * max(o.d) + c_margin AS r FROM pg_temp.benchmarks_peer_old o
                                   GROUP BY o.id HAVING count(o.d) >= c_k) h ON h.id = p.id
                      WHERE NOT EXISTS (SELECT 1 FROM pg_temp.benchmarks_peer_search s WHERE s.id = p.id);
                 END IF;
