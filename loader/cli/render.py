@@ -194,9 +194,10 @@ def _ordinal(n: int) -> str:
     return f"{n:,}{suffix}"
 
 
-def _tier(r: dict) -> str:
-    """'above · 61st of 216': the tier, and the district's rank in its state (1st = highest value)."""
-    tier = TIER_LABELS.get(r.get("quartile_state"), "—")
+def _tier(r: dict, notes: Footnotes) -> str:
+    """'above · 61st of 216': the tier (or why there is none), and the district's rank in its state (1st = highest
+    value)."""
+    tier = TIER_LABELS.get(r.get("quartile_state")) or notes.mark((r.get("missing") or {}).get("quartile_state"))
     if r.get("state_rank") is None or not r.get("state_count"):
         return tier
     return f"{tier} · {_ordinal(r['state_rank'])} of {r['state_count']:,}"
@@ -242,7 +243,7 @@ def render_profile(p: dict, out: Console) -> None:
 
         compared.add_row(label, cell("value", _num(r["value"], unit)), _year(r.get("value_year")),
                          cell("state_avg", _num(r["state_avg"], unit)), _num(r["national_avg"], unit),
-                         cell("vs_state", _versus(r["vs_state"], unit, 0)), cell("quartile_state", _tier(r)))
+                         cell("vs_state", _versus(r["vs_state"], unit, 0)), _tier(r, notes))
         over_time.add_row(label, cell("trend_3yr", _trend(r["trend_3yr"], trend_unit, direction)),
                           _span(r.get("trend_base_year"), r.get("trend_end_year")),
                           cell("peer_avg", _num(r.get("peer_avg"), unit)),
