@@ -91,11 +91,6 @@ def echo_json(obj: Any) -> None:
     click.echo(json.dumps(obj, indent=2, default=_json_value, allow_nan=False))
 
 
-def option_name(param: str) -> str:
-    """--api-url for api_url."""
-    return "--" + param.replace("_", "-")
-
-
 def value_callback(parser: Callable[[str], Any]) -> Callable[[click.Context, click.Parameter, Any], Any]:
     """A click callback running `parser`, whose ValueError becomes the option's usage error."""
     def callback(ctx: click.Context, param: click.Parameter, value: Any) -> Any:

@@ -24,7 +24,6 @@ from .common import (
     dsn_option,
     echo_json,
     handle_errors,
-    option_name,
     resolve_dsn,
     value_callback,
 )
@@ -100,20 +99,16 @@ def make_request(years: list[int], states: list[str] | None, sources: list[str],
                          from_dir=paths.sample_dir() if sample else from_dir, via=via, cache_dir=cache_dir)
 
 
-HTTP_OPTIONS = ("api_url", "timeout", "deadline", "retries", "backoff", "max_response_mb")
-
-
 def refuse_ignored_options(offline: bool, via: str) -> None:
-    """A usage error for an option given on the command line that would be ignored: the API's options when the
-    pages come from files (--sample, --from-dir), --cache-dir without --via csv. (Set through the environment
-    they are defaults, not requests, and stay quiet.)"""
+    """A usage error for an option given on the command line that contradicts another: --api-url when the pages
+    come from files (--sample, --from-dir), --cache-dir without --via csv. (Set through the environment they are
+    defaults, not requests, and stay quiet; the HTTP tuning options are harmless with files and accepted.)"""
     ctx = click.get_current_context(silent=True)
     if ctx is None:
         return
     given = [n for n in ctx.params if ctx.get_parameter_source(n) is ParameterSource.COMMANDLINE]
-    if offline and (ignored := [n for n in given if n in HTTP_OPTIONS]):
-        raise click.UsageError(f"{', '.join(option_name(n) for n in ignored)} has no effect with --sample or "
-                               f"--from-dir (the pages come from files)")
+    if offline and "api_url" in given:
+        raise click.UsageError("--api-url has no effect with --sample or --from-dir (the pages come from files)")
     if via != "csv" and "cache_dir" in given:
         raise click.UsageError("--cache-dir is where --via csv keeps its downloads; it has no effect without "
                                "--via csv")
