@@ -27,9 +27,8 @@ STYLE = {
     "font.family": "sans-serif",
     "font.sans-serif": ["DejaVu Sans", "Bitstream Vera Sans", "Verdana", "Arial", "Helvetica"],
     "font.size": 9,
-    "axes.titlesize": 10,
-    "axes.titleweight": "bold",
-    "axes.titlelocation": "left",
+    "figure.titlesize": 10,
+    "figure.titleweight": "bold",
     "axes.spines.top": False,
     "axes.spines.right": False,
     "legend.fontsize": 8,
@@ -54,7 +53,9 @@ MARKER_LOOK = {  # line style first: the lines differ without colour
 
 
 def _figure(width: float, height: float) -> Figure:
-    return Figure(figsize=(width, height), layout="constrained")
+    fig = Figure(figsize=(width, height), layout="constrained")
+    fig.get_layout_engine().set(h_pad=0.06, w_pad=0.06)
+    return fig
 
 
 def _no_data(ax, text: str) -> None:
@@ -63,14 +64,14 @@ def _no_data(ax, text: str) -> None:
 
 
 def distribution(key: str, title: str, xlabel: str, values: Sequence[float], cutoffs: Mapping[str, float],
-                 markers: Sequence[Marker], tick_format, empty_note: str) -> str:
+                 markers: Sequence[Marker], tick_format, empty_note: str, size: tuple[float, float] = (6.5, 2.8)) -> str:
     """A histogram of the districts' values over the tier bands (each labelled), with the markers as vertical
     lines named in the legend. `cutoffs`: the lowest value of each tier (none: no bands); `tick_format` formats a tick;
     `key` prefixes the SVG's ids (unique per chart in a page)."""
     with matplotlib.rc_context(STYLE):
-        fig = _figure(6.5, 2.8)
+        fig = _figure(*size)
+        fig.suptitle(title, x=0.01, ha="left")
         ax = fig.add_subplot()
-        ax.set_title(title)
         ax.set_xlabel(xlabel)
         ax.set_ylabel("districts")
         ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _pos: tick_format(x)))
@@ -124,7 +125,8 @@ def _tier_bands(ax, lowest: Mapping[str, float]) -> None:
         if share >= 0.02:   # a band too narrow for any label is named in the page's text
             text = TIER_NAMES[t] if share >= 0.1 else TIER_NAMES[t].replace("well ", "w.\n")
             ax.text((a + b) / 2, 0.97 - 0.09 * (i % 2 if share < 0.1 else 0), text, transform=ax.get_xaxis_transform(),
-                    ha="center", va="top", fontsize=7.5, color="#1d2a3a", zorder=4)
+                    ha="center", va="top", fontsize=7.5, color="#1d2a3a", zorder=5,
+                    bbox={"facecolor": TIER_FILL[t], "edgecolor": "none", "pad": 1.0})   # over the lines, legible
 
 
 def history(key: str, title: str, ylabel: str, series: Sequence[tuple[int, float]], references: Sequence[Marker],
@@ -133,8 +135,8 @@ def history(key: str, title: str, ylabel: str, series: Sequence[tuple[int, float
     (the averages of the latest year: state, national, peers) as points of distinct shapes at that year."""
     with matplotlib.rc_context(STYLE):
         fig = _figure(4.3, 3.1)
+        fig.suptitle(title, x=0.01, ha="left")
         ax = fig.add_subplot()
-        ax.set_title(title)
         ax.set_xlabel("school year")
         ax.set_ylabel(ylabel)
         ax.yaxis.set_major_formatter(FuncFormatter(lambda y, _pos: tick_format(y)))

@@ -133,14 +133,16 @@ th, td { padding: 4px 10px; border-bottom: 1px solid var(--line); text-align: ri
          white-space: nowrap; }
 th:first-child, td:first-child { text-align: left; }
 thead th { font-size: 13px; color: var(--muted); font-weight: 600; border-bottom: 2px solid var(--line); }
-td.text, th.text { text-align: left; }
+td.text, th.text, td.wrap { text-align: left; }
+td.wrap { white-space: normal; }
 .better { color: var(--better); font-weight: 600; }
 .worse { color: var(--worse); font-weight: 600; }
 .charts { display: flex; flex-wrap: wrap; gap: 12px 20px; align-items: flex-start; }
 figure { margin: 0; display: table; }          /* the caption as wide as its chart */
 figure svg { display: block; max-width: 100%; height: auto; }
 figcaption { display: table-caption; caption-side: bottom; font-size: 13px; color: var(--muted); margin-top: 2px; }
-.lists { display: flex; flex-wrap: wrap; gap: 0 36px; }
+.lists { display: grid; grid-template-columns: repeat(auto-fit, minmax(460px, 1fr)); gap: 0 32px; }
+.lists table { width: 100%; }
 .notes { margin-top: 40px; font-size: 13px; color: var(--muted); border-top: 1px solid var(--line); padding-top: 10px; }
 section { break-inside: avoid; }
 """
@@ -252,7 +254,8 @@ def district_page(data: dict, generated: dt.datetime | None = None) -> str:
             {t: float(v) for t, v in cutoffs.items()}, markers, tick, f"no district of {sname} has a value")
         refs = [mk for mk in markers if mk.style != "district"]
         hist = data["history"][m]
-        hist_svg = charts.history(f"{m}-hist", f"{label} by year", unit, [(y, float(v)) for y, v in hist], refs,
+        trend = f" (3-year trend {fmt_trend(m, r['trend_3yr'], True)})" if r["trend_3yr"] is not None else ""
+        hist_svg = charts.history(f"{m}-hist", f"{label} by year{trend}", unit, [(y, float(v)) for y, v in hist], refs,
                                   year, short, tick, "no history for this district")
         sections.append(
             f"<section id=\"{m}\"><h2>{_e(label)}</h2>"
@@ -296,9 +299,9 @@ def state_page(data: dict, generated: dt.datetime | None = None, furthest: int =
         s_avg, n_avg = state.get(m), national.get(m) if national else None
         gap = s_avg - n_avg if s_avg is not None and n_avg is not None else None
         year = data["latest_year"].get(m)
-        summary.append(f"<tr><td><a href=\"#{m}\">{_e(label)}</a></td><td>{fmt_value(m, s_avg)}</td>"
-                       f"<td>{fmt_value(m, n_avg)}</td><td>{fmt_difference(m, gap)}</td><td>{n:,}</td>"
-                       f"<td class=\"text\">{_e(_cutoff_text(m, cutoffs))}</td></tr>")
+        summary.append(f"<tr><td><a href=\"#{m}\">{_e(label)}</a></td><td>{fmt_value(m, s_avg, True)}</td>"
+                       f"<td>{fmt_value(m, n_avg, True)}</td><td>{fmt_difference(m, gap, True)}</td><td>{n:,}</td>"
+                       f"<td class=\"wrap\">{_e(_cutoff_text(m, cutoffs))}</td></tr>")
         markers = []
         if s_avg is not None:
             markers.append(charts.Marker(f"{sname} average {fmt_value(m, s_avg, True)}", float(s_avg), "state"))
@@ -308,7 +311,7 @@ def state_page(data: dict, generated: dt.datetime | None = None, furthest: int =
         svg = charts.distribution(
             f"{m}-dist", f"{label}: {n} districts of {sname}" + (f", {charts.school_year(year)}" if year else ""),
             axis, [float(x["value"]) for x in dist], {t: float(v) for t, v in cutoffs.items()}, markers, tick,
-            f"no district of {sname} has a value")
+            f"no district of {sname} has a value", size=(8.6, 3.1))
         ranked = [x for x in dist if x["vs_state"] is not None]
         above = sorted((x for x in ranked if x["vs_state"] > 0), key=lambda x: (-x["vs_state"], x["leaid"]))
         below = sorted((x for x in ranked if x["vs_state"] < 0), key=lambda x: (x["vs_state"], x["leaid"]))
@@ -333,7 +336,7 @@ def state_page(data: dict, generated: dt.datetime | None = None, furthest: int =
 def _district_list(metric: str, title: str, rows: list[dict]) -> str:
     if not rows:
         return f"<div><h3>{_e(title)}</h3><p class=\"sub\">none</p></div>"
-    lines = "".join(f"<tr><td class=\"text\">{_e(r['name'] or '(unnamed)')}</td><td>{_e(r['leaid'])}</td>"
+    lines = "".join(f"<tr><td class=\"wrap\">{_e(r['name'] or '(unnamed)')}</td><td>{_e(r['leaid'])}</td>"
                     f"<td>{fmt_value(metric, r['value'])}</td><td>{fmt_difference(metric, r['vs_state'])}"
                     f"{_verdict(metric, r['vs_state'])}</td>"
                     f"<td class=\"text\">{_e(TIER_LABELS.get(r['quartile_state'], '—'))}</td></tr>" for r in rows)

@@ -92,7 +92,7 @@ def test_the_district_page_draws_two_labelled_charts_per_metric(district_page, s
         label, axis, unit = METRICS[m][0], UNITS[m][1], UNITS[m][3]
         dist, hist = SVG.findall(part)
         title = f"{label}: {counts[m]} districts of Oregon"
-        assert f'aria-label="{title}"' in dist and f'aria-label="{label} by year"' in hist
+        assert f'aria-label="{title}"' in dist and f'aria-label="{label} by year (3-year trend ' in hist
         assert title in svg_text(dist) and axis in svg_text(dist) and "districts" in svg_text(dist)
         assert "school year" in svg_text(hist) and unit in svg_text(hist)
         for tier in ("well below", "below", "above", "well above"):        # the bands are named, not only shaded
@@ -101,6 +101,7 @@ def test_the_district_page_draws_two_labelled_charts_per_metric(district_page, s
         assert "national average" in svg_text(dist) and "average of its 40 peers" in svg_text(dist)
     hist = SVG.findall(sections(district_page)["absenteeism"])[1]
     assert years == [2017, 2020, 2021, 2022] and "10.86%" in svg_text(hist)
+    assert "Chronic absenteeism by year (3-year trend +1.44 pts)" in svg_text(hist)
     ids = re.findall(r'\bid="([^"]+)"', district_page)
     assert len(ids) == len(set(ids)), "an id used twice in the page"
 

@@ -62,8 +62,10 @@ def inspect_page(browser, path: Path, screenshot: Path, top_shot: Path | None = 
         charts = page.evaluate(CHARTS_JS)
         page.screenshot(path=str(screenshot), full_page=True)
         if top_shot is not None:
-            bottom = page.evaluate("() => document.querySelector('section[id]').getBoundingClientRect().bottom")
-            page.screenshot(path=str(top_shot), clip={"x": 0, "y": 0, "width": 1280, "height": bottom + 16})
+            bottom = page.evaluate("() => document.querySelector('section[id]').getBoundingClientRect().bottom "
+                                   "+ window.scrollY")
+            page.screenshot(path=str(top_shot), full_page=True,
+                            clip={"x": 0, "y": 0, "width": 1280, "height": bottom + 16})
     finally:
         context.close()
     return {"requests": [u for u in requests if u != url], "errors": errors, "charts": charts}
