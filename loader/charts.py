@@ -1,5 +1,6 @@
-"""The report's charts, drawn by matplotlib (the `report` extra) as static SVG: no browser, no network, no pyplot
-state. Each function returns one `<svg>` element, ready to be put inline in an HTML page.
+"""The report's charts, drawn by matplotlib (the `report` extra) as static SVG: in-process, with no browser,
+JavaScript engine or network, and no pyplot state. Each function returns one `<svg>` element, ready to be put
+inline in an HTML page.
 
 Readable without colour: the tiers are labelled in their bands, the reference lines differ in line style and the
 reference points in shape, and the legends name them with their values. Text stays text (selectable, found by the
