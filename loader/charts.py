@@ -23,6 +23,7 @@ TIERS = ("well_below", "below", "above", "well_above")
 TIER_NAMES = {"well_below": "well below", "below": "below", "above": "above", "well_above": "well above"}
 TIER_FILL = {"well_below": "#f4f7fb", "below": "#e4ecf6", "above": "#d2dfef", "well_above": "#bfd1e9"}
 STYLE = {
+    "text.parse_math": False,      # "$" is a dollar sign, never the start of a formula
     "svg.fonttype": "none",        # text as <text>, not as glyph outlines (a third of the size)
     "svg.hashsalt": "district-benchmarks",   # stable ids: the same data gives the same file
     "font.family": "sans-serif",
@@ -77,13 +78,28 @@ def distribution(key: str, title: str, xlabel: str, values: Sequence[float], cut
         ax.set_ylabel("districts")
         ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _pos: tick_format(x)))
         ax.yaxis.set_major_locator(MaxNLocator(integer=True, nbins=4))
-        points = [float(v) for v in values]
+        points = sorted(float(v) for v in values)
         shown = points + [m.value for m in markers]
         if not shown:
             _no_data(ax, empty_note)
             ax.set_xticks([])
             return _svg(fig, title, key)
         lo, hi = min(shown), max(shown)
+        outside = ""
+        if len(points) >= 20:
+            # a few extreme values (a tiny district's spending) would squeeze everyone else into one bar: the axis
+            # spans the 2nd to 98th percentile and the markers, and the values beyond it count in the edge bars
+            p_lo, p_hi = points[len(points) // 50], points[-1 - len(points) // 50]
+            bulk = p_hi - p_lo
+            if bulk > 0 and (p_lo - points[0] > bulk or points[-1] - p_hi > bulk):
+                if p_lo - points[0] > bulk:                    # clip only the side with a long tail
+                    lo = min([p_lo] + [m.value for m in markers])
+                if points[-1] - p_hi > bulk:
+                    hi = max([p_hi] + [m.value for m in markers])
+                n_lo, n_hi = sum(p < lo for p in points), sum(p > hi for p in points)
+                points = [min(max(p, lo), hi) for p in points]
+                outside = "; ".join(x for x in (f"{n_lo} below {tick_format(lo)} in the first bar" if n_lo else "",
+                                                f"{n_hi} above {tick_format(hi)} in the last bar" if n_hi else "") if x)
         pad = (hi - lo) * 0.04 or max(abs(lo) * 0.05, 1.0)
         ax.set_xlim(lo - pad, hi + pad)
         if points:
@@ -94,6 +110,9 @@ def distribution(key: str, title: str, xlabel: str, values: Sequence[float], cut
             ax.margins(y=0.25)   # room for the band labels above the tallest bar
         else:
             _no_data(ax, empty_note)
+        if outside:
+            ax.text(0.99, 0.80, outside, transform=ax.transAxes, ha="right", va="top", fontsize=7.5, zorder=5,
+                    bbox={"facecolor": "white", "edgecolor": "#9aa5b1", "pad": 2.0})
         _tier_bands(ax, cutoffs)
         for m in markers:
             ax.axvline(m.value, zorder=3, label=m.label, **MARKER_LOOK[m.style])

@@ -213,3 +213,23 @@ def test_figures_read_as_a_person_quotes_them():
     assert report_html.judgement("graduation", Decimal("1")) == "better"
     assert report_html.judgement("ell_pct", Decimal("5")) == "" and report_html.judgement("graduation", 0) == ""
     assert fmt_value("graduation", None) == "—"
+
+
+def test_a_few_extreme_values_do_not_squeeze_the_distribution():
+    """Spending of $400,000 per pupil in one tiny district: the axis keeps to the bulk and the markers, and says
+    where the extreme values went."""
+    from loader import charts
+
+    values = [10_000 + 100 * i for i in range(100)] + [400_000.0, 350_000.0]    # and no long tail below
+    markers = [charts.Marker("this district $25,000", 25_000.0, "district")]
+    svg = charts.distribution("t", "Spending per pupil", "$ per pupil", values, {}, markers,
+                              lambda x: f"${x:,.0f}", "none")
+    text = svg_text(svg)
+    assert "2 above $25,000 in the last bar" in text and "first bar" not in text
+    assert "$400,000" not in text and "$300,000" not in text        # no tick out there
+    both = charts.distribution("v", "Spending per pupil", "$ per pupil", [1.0, 2.0] + values, {}, markers,
+                               lambda x: f"${x:,.0f}", "none")
+    assert "2 below $10,000 in the first bar; 2 above $25,000 in the last bar" in svg_text(both)   # "$" stays "$"
+    plain = charts.distribution("u", "Spending per pupil", "$ per pupil", values[:100], {}, markers,
+                                lambda x: f"${x:,.0f}", "none")
+    assert "in the last bar" not in svg_text(plain)
