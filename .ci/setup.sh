@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Installs everything the project needs on a fresh Debian machine, skipping what is already there:
-# PostgreSQL 15 with pgTAP and pg_cron, pg_prove, a virtualenv in .venv with the package and its test extra.
+# PostgreSQL 15 with pgTAP and pg_cron, pg_prove, Chromium with a font (the report's browser test drives it with
+# Playwright: Playwright's own browser download is not used), a virtualenv in .venv with the package and its test extra.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PYTHON="${PYTHON:-python3}"
-APT_PACKAGES=(postgresql-15 postgresql-15-pgtap postgresql-15-cron libtap-parser-sourcehandler-pgtap-perl)
+APT_PACKAGES=(postgresql-15 postgresql-15-pgtap postgresql-15-cron libtap-parser-sourcehandler-pgtap-perl
+              chromium fonts-dejavu-core)
 # Debian's own python3 needs python3-venv for `-m venv`; another Python (pyenv, uv) already has it.
 "$PYTHON" -m venv --help >/dev/null 2>&1 || APT_PACKAGES+=(python3-venv)
 missing=()

@@ -45,3 +45,19 @@ def conn(dsn):
     """An autocommit connection to a fresh, migrated database."""
     with psycopg.connect(dsn, autocommit=True) as c:
         yield c
+
+
+@pytest.fixture(scope="session")
+def sample_dsn(pg_admin, migrated_template):
+    """Conninfo of a database holding the bundled sample (`run --sample`), computed; shared by the tests that only
+    read it (the report pages)."""
+    from click.testing import CliRunner
+
+    from loader.cli import cli
+
+    name = harness.create_database(pg_admin, "dbench_sample", template=migrated_template)
+    dsn = harness.with_dbname(pg_admin, name)
+    res = CliRunner().invoke(cli, ["run", "--sample", "--dsn", dsn], catch_exceptions=False)
+    assert res.exit_code == 0, res.output[-2000:]
+    yield dsn
+    harness.drop_database(pg_admin, name)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from .. import SQL_VERSION, __version__
-from . import cron, database, ingest, ops
+from . import cron, database, ingest, ops, report
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -18,7 +18,7 @@ def cli() -> None:
     """
 
 
-for _module in (database, ingest, ops, cron):
+for _module in (database, ingest, ops, cron, report):
     for _command in _module.COMMANDS:
         cli.add_command(_command)
 
