@@ -8,4 +8,4 @@ semantic-versioning rules (see that file's header), so a package release may lea
 """
 
 __version__ = "0.2.0"
-SQL_VERSION = "1.2.0"
+SQL_VERSION = "1.3.0"

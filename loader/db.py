@@ -6,9 +6,11 @@ tool starts under a per-user data directory (see `district-benchmarks db start|s
 from __future__ import annotations
 
 import os
+import secrets
 from pathlib import Path
 
 import psycopg
+from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from .errors import UserError
@@ -49,12 +51,45 @@ def resolve_conninfo(dsn: str | None) -> tuple[str, str]:
         return "", "PG* environment"
     cluster = embedded_cluster()
     cluster.start()
+    prepare_embedded(cluster)
+    return cluster.conninfo(EMBEDDED_DBNAME), f"embedded cluster in {cluster.root}"
+
+
+def prepare_embedded(cluster: LocalCluster) -> None:
+    """The running embedded cluster's benchmarks database, created (with pg_cron when preloaded) when missing."""
     if ensure_database(cluster.conninfo("postgres"), EMBEDDED_DBNAME):
         with psycopg.connect(cluster.conninfo(EMBEDDED_DBNAME), autocommit=True) as conn:
             preload = conn.execute("SHOW shared_preload_libraries").fetchone()[0]
             if "pg_cron" in preload:  # the embedded cluster keeps pg_cron in the benchmarks database
                 conn.execute("CREATE EXTENSION IF NOT EXISTS pg_cron")
-    return cluster.conninfo(EMBEDDED_DBNAME), f"embedded cluster in {cluster.root}"
+
+
+BI_USER = "district_benchmarks_bi"
+BI_PASSWORD_FILE = "bi-password"
+
+
+def embedded_bi_login(cluster: LocalCluster) -> tuple[str, Path, str]:
+    """The login a BI tool uses over TCP (`db start --port`): role district_benchmarks_bi, a member of
+    district_benchmarks_reader (read-only), with a random password kept in the cluster directory (mode 0600,
+    created once, then reused). -> (user, password file, note: what is still missing, or '')."""
+    prepare_embedded(cluster)
+    pwfile = cluster.root / BI_PASSWORD_FILE
+    if not pwfile.exists():
+        fd = os.open(pwfile, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_urlsafe(24) + "\n")
+    password = pwfile.read_text().strip()
+    with psycopg.connect(cluster.conninfo(EMBEDDED_DBNAME), autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (BI_USER,)).fetchone()
+        verb = sql.SQL("ALTER" if exists else "CREATE")
+        conn.execute(sql.SQL("{} ROLE {} LOGIN PASSWORD {}").format(verb, sql.Identifier(BI_USER),
+                                                                   sql.Literal(password)))
+        reader = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = 'district_benchmarks_reader'").fetchone()
+        if reader:
+            conn.execute(sql.SQL("GRANT district_benchmarks_reader TO {}").format(sql.Identifier(BI_USER)))
+    note = "" if reader else "the database is not migrated yet: run `district-benchmarks migrate`, then " \
+                             "`db start --port` again to let the BI login read the tables"
+    return BI_USER, pwfile, note
 
 
 # What libpq's parse errors mean, by a fragment of their text; the text itself quotes the connection string.

@@ -771,6 +771,22 @@ class IngestOutcome:
     def unknown_records(self) -> int:
         return sum(rep.counts.get("skipped_unknown_state", 0) for rep in self.plan.reports.values())
 
+    def as_dict(self) -> dict:
+        """The outcome as plain data (`ingest --json`): per source the slices and rows, then the failed slices."""
+        return {
+            "source": self.source, "seconds": round(self.seconds, 3),
+            "sources": {rep.name: {
+                "slices": {"planned": rep.planned, "done": rep.done, "skipped_already_done": rep.skipped,
+                           "absent_from_dir": rep.absent, "failed": len(rep.failed)},
+                "years_skipped": rep.years_skipped, "pages": rep.pages, "rows_received": rep.received,
+                "rows_inserted": rep.inserted, "rows_updated": rep.updated, "rows_unchanged": rep.unchanged,
+                "values_nulled": values_nulled(rep.counts), "records_skipped": records_skipped(rep.counts),
+                "notes": rep.notes, "warnings": rep.warnings} for rep in self.plan.reports.values()},
+            "failed": [{"source": r.slice.key.source, "year": r.slice.key.year, "state": r.slice.abbrev,
+                        "error": r.error} for r in self.failed],
+            "unknown_fips": sorted(self.unknown_fips), "unknown_records": self.unknown_records,
+        }
+
 
 def make_client(request: IngestRequest):
     """The page source: the API (saving raw pages too with save_raw), or a directory of saved pages."""

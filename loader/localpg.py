@@ -2,7 +2,8 @@
 
 Used twice: as the embedded default database of the CLI (a per-user data directory, reused across calls)
 and as the throwaway cluster of the test harness. The cluster listens on a Unix socket in a private
-directory only (listen_addresses = ''), so it never collides with another server's TCP port. pg_cron is
+directory only (listen_addresses = ''), so it never collides with another server's TCP port; `db start --port N`
+also opens a TCP port on localhost for that run, passwords required (pg_hba.conf). pg_cron is
 preloaded when it is installed and runs its jobs as background workers, so no TCP or password is needed.
 
 When invoked as root the server runs as the `postgres` OS user (PostgreSQL refuses to run as root).
@@ -138,7 +139,36 @@ class LocalCluster:
         return self.root / "postgres.log"
 
     def conninfo(self, dbname: str = "postgres") -> str:
-        return make_conninfo(host=str(self.sockdir), port=self.port, user="postgres", dbname=dbname)
+        """Over the private socket, at the port the server runs on (`db start --port` moves it)."""
+        port = self.listening()[0]
+        return make_conninfo(host=str(self.sockdir), port=port, user="postgres", dbname=dbname)
+
+    def listening(self) -> tuple[int, str]:
+        """(port, first TCP listen address or '' for socket-only) of the server, from its postmaster.pid (the
+        configured port and '' when it has none: not running)."""
+        try:
+            lines = (self.datadir / "postmaster.pid").read_text().splitlines()
+            return int(lines[3]), lines[5].strip() if len(lines) > 5 else ""
+        except (OSError, IndexError, ValueError):
+            return self.port, ""
+
+    @property
+    def hba_file(self) -> Path:
+        return self.datadir / "pg_hba.conf"
+
+    def require_tcp_passwords(self) -> None:
+        """pg_hba.conf: TCP connections from this machine need a password (scram-sha-256), whatever initdb wrote
+        (--auth=trust covers TCP too); the Unix-socket lines stay as they are (the socket's directory is private)."""
+        def tcp_rule(line: str) -> bool:
+            words = line.split("#", 1)[0].split()
+            return bool(words) and words[0].startswith("host")
+
+        kept = [ln for ln in self.hba_file.read_text().splitlines()
+                if not tcp_rule(ln) and not ln.startswith("# district-benchmarks:")]
+        self.hba_file.write_text("\n".join(kept).rstrip("\n") + "\n"
+                                 "# district-benchmarks: TCP from this machine only, with a password\n"
+                                 "host    all    all    127.0.0.1/32    scram-sha-256\n"
+                                 "host    all    all    ::1/128         scram-sha-256\n")
 
     # -- helpers ---------------------------------------------------------------------------------
     def _run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -232,14 +262,22 @@ class LocalCluster:
             return False
         return self._run("pg_ctl", "-D", str(self.datadir), "status", check=False).returncode == 0
 
-    def start(self, timeout: int = 60) -> None:
+    def start(self, timeout: int = 60, tcp_port: int | None = None) -> None:
+        """Start the server (initialising it the first time); with tcp_port it also listens on localhost at that
+        port (and its socket moves to that port), for this start only, passwords required (pg_hba.conf)."""
         if not self.initialised:
             self.init()
         if self.running():
             return
-        self._run("pg_ctl", "-D", str(self.datadir), "-l", str(self.logfile), "-w", "-t", str(timeout), "start")
+        options = []
+        if tcp_port is not None:
+            self.require_tcp_passwords()
+            options = ["-o", f"-p {int(tcp_port)} -c listen_addresses=localhost"]
+        self._run("pg_ctl", "-D", str(self.datadir), "-l", str(self.logfile), "-w", "-t", str(timeout), *options,
+                  "start")
+        port = tcp_port if tcp_port is not None else self.port
         deadline = time.monotonic() + timeout
-        while not (self.sockdir / f".s.PGSQL.{self.port}").exists():
+        while not (self.sockdir / f".s.PGSQL.{port}").exists():
             if time.monotonic() > deadline:
                 raise LocalPgError(f"server did not open its socket in {self.sockdir} (log: {self.logfile})")
             time.sleep(0.1)

@@ -32,6 +32,12 @@ class RunOutcome:
     summary: dict                 # compute_all_benchmarks()'s run summary
     states: list[dict]            # report.state_summary()
 
+    def as_dict(self) -> dict:
+        """The outcome as plain data (`run --json`)."""
+        return {"migrate": {"applied": self.migrated.applied, "functions_changed": self.migrated.functions_changed,
+                            "sql_version": self.migrated.sql_version, "warnings": self.migrated.warnings},
+                "ingest": self.ingested.as_dict(), "compute": self.summary, "states": self.states}
+
 
 def run_pipeline(conninfo: str, request: IngestRequest, progress: RunProgress, allow_writable_schema: bool = False,
                  lock_wait: float | None = DEFAULT_LOCK_WAIT) -> RunOutcome:

@@ -89,6 +89,10 @@ TRENDS = {
     "expenditure_pp_trend_3yr": ("ccd_finance", _col("expenditure_pp"), "pct", False),
 }
 
+# trend column -> its metric (benchmark_metrics.metric)
+TREND_METRIC = {t: ("swd_pct" if t == "swd_trend_3yr" else "ell_pct" if t == "ell_trend_3yr"
+                    else t.removesuffix("_trend_3yr")) for t in TRENDS}
+
 # peer groups: K nearest, at least MIN_PEER_VALUES peers with a value for a difference
 K_PEERS = 40
 MIN_PEER_VALUES = 10
@@ -141,6 +145,9 @@ class Result:
     states: dict[str, dict[str, object]] = field(default_factory=dict)
     overflows: list[tuple[str, str, str]] = field(default_factory=list)   # (table, key, column)
     peers: dict[str, list[tuple[str, int, float]]] = field(default_factory=dict)  # leaid -> [(peer, rank, distance)]
+    # metric -> {value_year, trend_base_year, trend_end_year} (benchmark_metrics); value_year only when the current
+    # values were recomputed
+    years: dict[str, dict[str, int | None]] = field(default_factory=dict)
 
     @property
     def out_of_range(self) -> int:
@@ -180,6 +187,17 @@ class _Model:
         for col, (source, hcol) in CURRENT.items():
             years = self.years_with_value(source, _col(hcol))
             latest[col] = years[-1] if years else None
+        # a metric's value year: its column's; for a quotient of two counts the earlier of the two
+        both = lambda a, b: min(latest[a], latest[b]) if latest[a] is not None and latest[b] is not None else None  # noqa: E731
+        for m, year in (("absenteeism", latest["chronic_absenteeism_rate"]),
+                        ("graduation", latest["graduation_rate_total"]),
+                        ("student_teacher_ratio", both("enrollment", "teachers_fte")),
+                        ("swd_pct", both("enrollment", "spec_ed_students")),
+                        ("ell_pct", both("enrollment", "ell_students")),
+                        ("math_proficiency", latest["math_proficiency_pct"]),
+                        ("read_proficiency", latest["read_proficiency_pct"]),
+                        ("expenditure_pp", latest["expenditure_per_pupil"])):
+            self.result.years.setdefault(m, {})["value_year"] = year
         out = {}
         for leaid in self.districts:
             cur = {col: self.value_at(leaid, latest[col], CURRENT[col][0], _col(CURRENT[col][1]))
@@ -252,6 +270,8 @@ class _Model:
                 b = before[-1] if before else None
             else:
                 b = max(years[0], y - 3)
+            self.result.years.setdefault(TREND_METRIC[col], {}).update(
+                trend_base_year=b if b != y else None, trend_end_year=y)
             for leaid in self.districts:
                 t = None
                 if b is not None and b != y:

@@ -114,6 +114,9 @@ def load(conn: psycopg.Connection, data: dict) -> None:
                             (*values.values(), leaid))
 
 
+YEAR_COLUMNS = ("value_year", "trend_base_year", "trend_end_year")
+
+
 def fetch(conn: psycopg.Connection) -> tuple[dict, dict]:
     dcols = model.CURRENT_COLUMNS + model.BENCHMARK_COLUMNS + model.PEER_COLUMNS
     districts = {r[0]: dict(zip(dcols, r[1:])) for r in conn.execute(
@@ -164,6 +167,11 @@ def check_against_model(conn: psycopg.Connection, data: dict, refresh: bool) -> 
     diffs += peer_differences(fetch_peers(conn), expected.peers)
     assert not diffs, f"{len(diffs)} differences:\n" + "\n".join(diffs[:40])
     assert summary["out_of_range"] == expected.out_of_range, (summary, expected.overflows)
+    years = {r[0]: dict(zip(YEAR_COLUMNS, r[1:])) for r in conn.execute(
+        f"SELECT metric, {', '.join(YEAR_COLUMNS)} FROM benchmark_metrics")}
+    if not refresh:                 # the value years stay with the stored current values
+        years = {m: {k: v for k, v in y.items() if k != "value_year"} for m, y in years.items()}
+    assert years == expected.years
 
     again = conn.execute("SELECT compute_all_benchmarks(%s)", (refresh,)).fetchone()[0]
     assert (again["districts_changed"], again["states_changed"]) == (0, 0), again
@@ -276,6 +284,11 @@ def test_model_current_values_averages_trends_and_deltas_by_hand():
     assert r.states["00"] == s
     assert (a["absenteeism_vs_state"], b["absenteeism_vs_national"], b["ell_pct_vs_state"]) == (D("-4.5"), D(3), D("3.2"))
     assert a["absenteeism_quartile_state"] is None               # only 2 districts
+    # the years: directory 2018/2021 (teachers -1 in 2021 for B only: A's 8 counts), finance 2017/2020, CRDC 2020/2021
+    assert r.years["student_teacher_ratio"] == {"value_year": 2021, "trend_base_year": 2018, "trend_end_year": 2021}
+    assert r.years["expenditure_pp"] == {"value_year": 2020, "trend_base_year": 2017, "trend_end_year": 2020}
+    assert r.years["absenteeism"] == {"value_year": 2021, "trend_base_year": 2020, "trend_end_year": 2021}
+    assert r.years["graduation"] == {"value_year": None, "trend_base_year": None, "trend_end_year": None}
 
 
 def test_model_peer_groups_by_hand():

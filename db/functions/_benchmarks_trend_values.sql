@@ -17,6 +17,8 @@
  *     v_B = 0 (swd and ell counts, expenditure).
  *   - Exact numeric arithmetic, one round(x, 2) at the end; a value that does not fit its column is returned
  *     as NULL and counted in the row's out_of_range. changed = the values differ from the stored ones.
+ *   - Leaves the years compared in the transaction-local setting district_benchmarks.trend_years: a jsonb
+ *     object {metric: [B, Y]} (B NULL when there is no trend), which the callers store in benchmark_metrics.
  */
 -- the function's name before 1.1.4; dropped so an existing database loses it (idempotent, same transaction)
 DROP FUNCTION IF EXISTS public.benchmarks_trend_values();
@@ -85,6 +87,17 @@ BEGIN
     v_math_b        := nullif(greatest(v_math_first,        v_math_y - 3),        v_math_y);
     v_read_b        := nullif(greatest(v_read_first,        v_read_y - 3),        v_read_y);
     v_expenditure_b := nullif(greatest(v_expenditure_first, v_expenditure_y - 3), v_expenditure_y);
+
+    -- the years each metric's trend compares, [B, Y], for the caller to store in benchmark_metrics
+    PERFORM set_config('district_benchmarks.trend_years', jsonb_build_object(
+        'swd_pct',               jsonb_build_array(v_swd_b, v_swd_y),
+        'ell_pct',               jsonb_build_array(v_ell_b, v_ell_y),
+        'student_teacher_ratio', jsonb_build_array(v_ratio_b, v_ratio_y),
+        'absenteeism',           jsonb_build_array(v_absenteeism_b, v_absenteeism_y),
+        'graduation',            jsonb_build_array(v_graduation_b, v_graduation_y),
+        'math_proficiency',      jsonb_build_array(v_math_b, v_math_y),
+        'read_proficiency',      jsonb_build_array(v_read_b, v_read_y),
+        'expenditure_pp',        jsonb_build_array(v_expenditure_b, v_expenditure_y))::text, true);
 
     RETURN QUERY
     WITH pivot AS (

@@ -14,7 +14,7 @@ STABLE
 PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $function$
-    SELECT '1.2.0'::text
+    SELECT '1.3.0'::text
 $function$;
 
 REVOKE ALL ON FUNCTION public.benchmarks_version() FROM PUBLIC;

@@ -7,7 +7,8 @@
  *     compute_peer_groups(), taken from the same helpers _benchmarks_trend_values() / _benchmarks_delta_values()
  *     / _benchmarks_peer_values() (the deltas and the peers use the fresh swd_pct / ell_pct); district_peers is
  *     written by the peer helper, and the trends, deltas, tiers and peer differences of a district in ONE
- *     UPDATE per district. All in the caller's transaction, under the run lock
+ *     UPDATE per district; benchmark_metrics' trend years as compute_district_trends() does (its value years
+ *     come with compute_current_values()). All in the caller's transaction, under the run lock
  *     (below): a second run queues, then computes from what the first committed. Call
  *     it in READ COMMITTED (the default): a REPEATABLE READ snapshot taken before the lock was granted would
  *     not see the first run's results.
@@ -113,6 +114,14 @@ BEGIN
     END IF;
     CREATE TEMPORARY TABLE benchmarks_district_values ON COMMIT DROP AS
         SELECT * FROM public._benchmarks_trend_values();
+    -- the years the trends compare ([B, Y] per metric, left by the helper): rewritten only when they change
+    UPDATE public.benchmark_metrics bm
+       SET trend_base_year = (y.years ->> 0)::smallint, trend_end_year = (y.years ->> 1)::smallint,
+           updated_at = now()
+      FROM jsonb_each(current_setting('district_benchmarks.trend_years')::jsonb) y(metric, years)
+     WHERE bm.metric = y.metric
+       AND (bm.trend_base_year, bm.trend_end_year)
+           IS DISTINCT FROM ((y.years ->> 0)::smallint, (y.years ->> 1)::smallint);
     SELECT coalesce(sum(t.out_of_range), 0) INTO v_step_oor FROM pg_temp.benchmarks_district_values t;
     v_out_of_range := v_out_of_range + v_step_oor;
     v_trends_ms := round((extract(epoch FROM clock_timestamp() - v_step_started) * 1000)::numeric, 1);

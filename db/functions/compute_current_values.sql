@@ -10,6 +10,10 @@
  *     no row at Y or its value there is NULL or negative (the API's missing / not applicable / suppressed codes).
  *   - student_teacher_ratio = round(enrollment / teachers_fte, 2) of those values, when both are present and
  *     teachers_fte > 0.
+ *   - benchmark_metrics.value_year (the rows it changes, and their updated_at): per metric its column's Y; for
+ *     student_teacher_ratio, swd_pct and ell_pct (quotients of two counts) the earlier of the two counts' Y
+ *     (enrollment's and teachers_fte's / spec_ed_students' / ell_students'), NULL unless both exist. These rows
+ *     are not counted in the result (a year changes only with the values, which are).
  *   - Out of range: see compute_all_benchmarks.sql.
  */
 CREATE OR REPLACE FUNCTION public.compute_current_values()
@@ -51,6 +55,22 @@ BEGIN
            (SELECT max(h.year) FROM public.district_data_history h WHERE h.source = 'saipe'            AND h.children_poverty_percent >= 0)
       INTO v_enrollment_y, v_spec_ed_y, v_ell_y, v_teachers_y, v_absenteeism_y,
            v_graduation_y, v_math_y, v_read_y, v_expenditure_y, v_poverty_y;
+
+    -- the metrics' years: eight rows, rewritten only when a year changes
+    UPDATE public.benchmark_metrics bm
+       SET value_year = y.year, updated_at = now()
+      FROM (VALUES ('absenteeism',           v_absenteeism_y),
+                   ('graduation',            v_graduation_y),
+                   ('student_teacher_ratio', CASE WHEN v_enrollment_y IS NOT NULL AND v_teachers_y IS NOT NULL
+                                                  THEN least(v_enrollment_y, v_teachers_y) END),
+                   ('swd_pct',               CASE WHEN v_enrollment_y IS NOT NULL AND v_spec_ed_y IS NOT NULL
+                                                  THEN least(v_enrollment_y, v_spec_ed_y) END),
+                   ('ell_pct',               CASE WHEN v_enrollment_y IS NOT NULL AND v_ell_y IS NOT NULL
+                                                  THEN least(v_enrollment_y, v_ell_y) END),
+                   ('math_proficiency',      v_math_y),
+                   ('read_proficiency',      v_read_y),
+                   ('expenditure_pp',        v_expenditure_y)) y(metric, year)
+     WHERE bm.metric = y.metric AND bm.value_year IS DISTINCT FROM y.year;
 
     WITH latest AS (
         -- One row per district that has a row in any of the slices; each value from its own column's Y, raw

@@ -5,6 +5,7 @@
  * student_teacher_ratio, math_proficiency, read_proficiency, expenditure_pp) of every district, and updated_at
  * of the rows it changes; unchanged rows are not written.
  *   - The values and their rules: see _benchmarks_trend_values.sql.
+ *   - benchmark_metrics.trend_base_year / trend_end_year: the years the trends compare (rows whose years change).
  *   - Out of range: see compute_all_benchmarks.sql.
  */
 CREATE OR REPLACE FUNCTION public.compute_district_trends()
@@ -44,6 +45,15 @@ BEGIN
     )
     SELECT (SELECT count(*) FROM changed), (SELECT coalesce(sum(t.out_of_range), 0) FROM t)
       INTO v_rows_changed, v_out_of_range;
+
+    -- the years the trends compare ([B, Y] per metric, left by the helper): rewritten only when they change
+    UPDATE public.benchmark_metrics bm
+       SET trend_base_year = (y.years ->> 0)::smallint, trend_end_year = (y.years ->> 1)::smallint,
+           updated_at = now()
+      FROM jsonb_each(current_setting('district_benchmarks.trend_years')::jsonb) y(metric, years)
+     WHERE bm.metric = y.metric
+       AND (bm.trend_base_year, bm.trend_end_year)
+           IS DISTINCT FROM ((y.years ->> 0)::smallint, (y.years ->> 1)::smallint);
 
     PERFORM set_config('district_benchmarks.out_of_range', v_out_of_range::text, true);
     RETURN v_rows_changed;

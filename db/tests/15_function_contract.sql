@@ -78,7 +78,7 @@ SELECT is((SELECT array_agg(p.proname::text ORDER BY p.proname) FROM pg_proc p
 SELECT hasnt_function('public', f, f || '() no longer exists')
   FROM (VALUES ('benchmarks_trend_values'), ('benchmarks_delta_values'), ('benchmarks_lock_key'),
                ('_benchmarks_lock_key')) fn(f);
-SELECT is(benchmarks_version(), '1.2.0', 'benchmarks_version() is 1.2.0');
+SELECT is(benchmarks_version(), '1.3.0', 'benchmarks_version() is 1.3.0');
 
 -- the internal value functions (shared by a step and compute_all_benchmarks) are not callable from outside
 SELECT function_privs_are('public', f, ARRAY[]::name[], r, ARRAY[]::text[], f || ': ' || r || ' may not execute it')

@@ -1,11 +1,13 @@
 -- The long-form view district_benchmarks: one row per district × metric, columns wired to the right sources.
 BEGIN;
-SELECT plan(18);
+SELECT plan(27);
 
 SELECT has_view('public', 'district_benchmarks', 'the view exists');
 SELECT columns_are('public', 'district_benchmarks',
     ARRAY['leaid', 'name', 'state_abbrev', 'metric', 'value', 'state_avg', 'national_avg',
-          'vs_state', 'vs_national', 'quartile_state', 'trend_3yr', 'peer_avg', 'vs_peers'],
+          'vs_state', 'vs_national', 'quartile_state', 'trend_3yr', 'peer_avg', 'vs_peers', 'tier_rank', 'unit',
+          'trend_unit', 'higher_is_better', 'value_year', 'trend_base_year', 'trend_end_year', 'state_fips',
+          'enrollment'],
     'the view has exactly the documented columns');
 
 -- fixture: one district in Alabama with a value for every metric, averages on AL and US.
@@ -72,8 +74,53 @@ SELECT results_eq(
 SELECT is((SELECT array_agg(attname::text ORDER BY attnum) FROM pg_attribute
             WHERE attrelid = 'public.district_benchmarks'::regclass AND attnum > 0),
           ARRAY['leaid', 'name', 'state_abbrev', 'metric', 'value', 'state_avg', 'national_avg', 'vs_state',
-                'vs_national', 'quartile_state', 'trend_3yr', 'peer_avg', 'vs_peers'],
+                'vs_national', 'quartile_state', 'trend_3yr', 'peer_avg', 'vs_peers', 'tier_rank', 'unit',
+                'trend_unit', 'higher_is_better', 'value_year', 'trend_base_year', 'trend_end_year', 'state_fips',
+                'enrollment'],
           'the new columns come last, after the existing ones in their order');
+
+-- 1.3.0: a sortable tier, the units and direction, the years, the state and the enrollment
+SELECT col_type_is('public', 'district_benchmarks', 'tier_rank', 'smallint', 'tier_rank is a smallint');
+SELECT col_type_is('public', 'district_benchmarks', 'value_year', 'smallint', 'value_year is a smallint');
+SELECT col_type_is('public', 'district_benchmarks', 'higher_is_better', 'boolean', 'higher_is_better is a boolean');
+UPDATE districts SET enrollment = 5000, graduation_quartile_state = 'above', math_proficiency_quartile_state = 'well_below',
+       read_proficiency_quartile_state = 'below'
+ WHERE leaid = '0100001';
+SELECT results_eq(
+    $$SELECT metric, quartile_state::text, tier_rank::int FROM district_benchmarks
+       WHERE leaid = '0100001' AND quartile_state IS NOT NULL ORDER BY tier_rank$$,
+    $$VALUES ('math_proficiency'::text, 'well_below'::text, 1), ('read_proficiency', 'below', 2),
+             ('expenditure_pp', 'below', 2), ('graduation', 'above', 3), ('absenteeism', 'well_above', 4)$$,
+    'tier_rank: 1 = well_below ... 4 = well_above, so tiers sort');
+SELECT is((SELECT count(*)::int FROM district_benchmarks WHERE quartile_state IS NULL AND tier_rank IS NOT NULL), 0,
+    'no tier, no tier_rank');
+SELECT results_eq(
+    $$SELECT metric, unit, trend_unit, higher_is_better FROM district_benchmarks WHERE leaid = '0100001' ORDER BY metric$$,
+    $$VALUES ('absenteeism'::text, 'percent'::text, 'percentage points'::text, false),
+             ('ell_pct', 'percent', 'percent change', NULL::boolean),
+             ('expenditure_pp', 'dollars', 'percent change', NULL),
+             ('graduation', 'percent', 'percentage points', true),
+             ('math_proficiency', 'percent', 'percentage points', true),
+             ('read_proficiency', 'percent', 'percentage points', true),
+             ('student_teacher_ratio', 'students per teacher', 'students per teacher', false),
+             ('swd_pct', 'percent', 'percent change', NULL)$$,
+    'unit, trend_unit and higher_is_better per metric');
+UPDATE benchmark_metrics SET value_year = 2022, trend_base_year = 2018, trend_end_year = 2021 WHERE metric = 'absenteeism';
+UPDATE benchmark_metrics SET value_year = 2021, trend_base_year = 2018, trend_end_year = 2021 WHERE metric = 'graduation';
+SELECT results_eq(
+    $$SELECT leaid, metric, value_year::int, trend_base_year::int, trend_end_year::int FROM district_benchmarks
+       WHERE metric IN ('absenteeism', 'graduation') ORDER BY leaid, metric$$,
+    $$VALUES ('0100001'::varchar, 'absenteeism'::text, 2022, 2018, 2021),
+             ('0100001', 'graduation', 2021, NULL, NULL),
+             ('0100002', 'absenteeism', NULL, NULL, NULL),
+             ('0100002', 'graduation', NULL, NULL, NULL)$$,
+    'value_year with a value only, the trend years with a trend only (graduation has a value but no trend)');
+SELECT results_eq(
+    $$SELECT DISTINCT state_fips, enrollment FROM district_benchmarks WHERE leaid = '0100001'$$,
+    $$VALUES ('01'::varchar, 5000)$$,
+    'state_fips and enrollment are the district''s');
+SELECT is((SELECT count(*)::int FROM district_benchmarks), 8 * (SELECT count(*)::int FROM districts),
+    'the join to benchmark_metrics adds no rows');
 
 -- privileges: readers may read the view, nobody else by default
 SELECT table_privs_are('public', 'district_benchmarks', 'district_benchmarks_reader', ARRAY['SELECT'],

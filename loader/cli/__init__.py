@@ -12,7 +12,10 @@ from . import cron, database, ingest, ops, report
 @click.version_option(__version__, prog_name="district-benchmarks",
                       message=f"%(prog)s %(version)s (SQL functions {SQL_VERSION})")
 def cli() -> None:
-    """Benchmarks and 3-year trends for every US school district, computed inside PostgreSQL."""
+    """Benchmarks and 3-year trends for every US school district, computed inside PostgreSQL.
+
+    Example: district-benchmarks run --sample && district-benchmarks show 4100030
+    """
 
 
 for _module in (database, ingest, ops, cron, report):

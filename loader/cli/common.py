@@ -1,10 +1,14 @@
 """What every command shares: the --dsn option, turning the package's errors into one-line exits, JSON output."""
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 import functools
 import json
 import math
 from collections.abc import Callable
+from decimal import Decimal
+from pathlib import PurePath
 from typing import Any, TypeVar
 
 import click
@@ -60,8 +64,31 @@ def handle_errors(f: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def _json_value(v: Any) -> Any:
+    """What json cannot encode itself: numbers stay numbers (an integral Decimal an integer, others a float: two
+    decimals survive the round trip), timestamps ISO 8601 with T and offset, sets sorted lists, paths strings."""
+    if isinstance(v, Decimal):
+        if not v.is_finite():
+            return None
+        return int(v) if v == v.to_integral_value() and v.as_tuple().exponent >= 0 else float(v)
+    if isinstance(v, dt.datetime):
+        return (v if v.tzinfo else v.astimezone()).isoformat()
+    if isinstance(v, (dt.date, dt.time)):
+        return v.isoformat()
+    if isinstance(v, dt.timedelta):
+        return v.total_seconds()
+    if isinstance(v, (set, frozenset)):
+        return sorted(v)
+    if isinstance(v, PurePath):
+        return str(v)
+    if dataclasses.is_dataclass(v) and not isinstance(v, type):
+        return dataclasses.asdict(v)
+    raise TypeError(f"{type(v).__name__} is not JSON serialisable")
+
+
 def echo_json(obj: Any) -> None:
-    click.echo(json.dumps(obj, indent=2, default=str))
+    """obj as JSON on stdout: numbers as JSON numbers, timestamps as ISO 8601 with their offset."""
+    click.echo(json.dumps(obj, indent=2, default=_json_value, allow_nan=False))
 
 
 def value_callback(parser: Callable[[str], Any]) -> Callable[[click.Context, click.Parameter, Any], Any]:

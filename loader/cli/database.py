@@ -5,12 +5,20 @@ import sys
 
 import click
 
-from ..db import connect, embedded_cluster, resolve_conninfo
+from ..db import (
+    BI_PASSWORD_FILE,
+    BI_USER,
+    EMBEDDED_DBNAME,
+    connect,
+    embedded_bi_login,
+    embedded_cluster,
+    prepare_embedded,
+)
 from ..migrate import migrate
-from .common import ALLOW_WRITABLE_SCHEMA, dsn_option, handle_errors, resolve_dsn
+from .common import ALLOW_WRITABLE_SCHEMA, dsn_option, echo_json, handle_errors, resolve_dsn
 
 
-@click.command("migrate")
+@click.command("migrate", short_help="Create or upgrade the tables and install the functions.")
 @ALLOW_WRITABLE_SCHEMA
 @dsn_option
 @handle_errors
@@ -27,25 +35,56 @@ def migrate_cmd(allow_writable_schema: bool, dsn: str | None) -> None:
     click.echo(result.summary())
 
 
-@click.group("db")
+@click.group("db", short_help="Start, stop or inspect the embedded local database.")
 def db_group() -> None:
-    """Manage the embedded local PostgreSQL cluster (used when no database is configured)."""
+    """Manage the embedded local PostgreSQL cluster (used when no database is configured).
+
+    Example: district-benchmarks db status
+    """
 
 
-@db_group.command("start")
+def _tcp(cluster) -> int | None:
+    """The TCP port the running cluster listens on (localhost), None when it is socket-only."""
+    port, address = cluster.listening()
+    return port if address else None
+
+
+@db_group.command("start", short_help="Start the embedded cluster (optionally on a localhost port).")
+@click.option("--port", type=click.IntRange(1024, 65535), metavar="N",
+              help="Also listen on localhost:N over TCP (for a BI tool on this machine), until the cluster "
+                   "stops; login district_benchmarks_bi (read-only), password in the cluster directory.")
 @handle_errors
-def db_start() -> None:
-    """Initialise (first time) and start the embedded cluster."""
+def db_start(port: int | None) -> None:
+    """Initialise (first time) and start the embedded cluster. It listens on a private Unix socket only; with
+    --port it also accepts password logins over TCP from this machine (never from elsewhere) while it runs.
+
+    Example: district-benchmarks db start --port 5433
+    """
     cluster = embedded_cluster()
     was_running = cluster.running()
-    conninfo = cluster.conninfo("district_benchmarks") if was_running else resolve_conninfo(None)[0]
-    click.echo(("already running: " if was_running else "started: ") + conninfo)
+    if was_running and port is not None and _tcp(cluster) != port:
+        now = f"on localhost:{_tcp(cluster)}" if _tcp(cluster) else "socket-only"
+        raise click.ClickException(f"the embedded cluster is already running ({now}); stop it first "
+                                   f"(district-benchmarks db stop), then db start --port {port}")
+    cluster.start(tcp_port=port)
+    prepare_embedded(cluster)
+    click.echo(("already running: " if was_running else "started: ") + cluster.conninfo(EMBEDDED_DBNAME))
+    tcp = _tcp(cluster)
+    if tcp:
+        user, pwfile, note = embedded_bi_login(cluster)
+        click.echo(f"TCP, this machine only: host=localhost port={tcp} dbname={EMBEDDED_DBNAME} user={user}, "
+                   f"password in {pwfile}")
+        if note:
+            click.echo(f"note: {note}", err=True)
 
 
-@db_group.command("stop")
+@db_group.command("stop", short_help="Stop the embedded cluster (its data is kept).")
 @handle_errors
 def db_stop() -> None:
-    """Stop the embedded cluster (its data is kept)."""
+    """Stop the embedded cluster (its data is kept).
+
+    Example: district-benchmarks db stop
+    """
     cluster = embedded_cluster()
     if not cluster.running():
         click.echo(f"not running ({cluster.root})")
@@ -54,17 +93,33 @@ def db_stop() -> None:
     click.echo(f"stopped ({cluster.root})")
 
 
-@db_group.command("status")
+@db_group.command("status", short_help="Whether the embedded cluster runs, and how to connect.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @handle_errors
-def db_status() -> None:
-    """Say whether the embedded cluster exists and runs, and how to connect to it (exit 3: stopped)."""
+def db_status(as_json: bool) -> None:
+    """Say whether the embedded cluster exists and runs, and how to connect to it (exit 3: stopped).
+
+    Example: district-benchmarks db status --json
+    """
     cluster = embedded_cluster()
-    if not cluster.initialised:
+    running = cluster.running()
+    state = "running" if running else "stopped" if cluster.initialised else "not initialised"
+    if as_json:
+        tcp = _tcp(cluster) if running else None
+        echo_json({"state": state, "root": cluster.root,
+                   "conninfo": cluster.conninfo(EMBEDDED_DBNAME) if running else None,
+                   "tcp_port": tcp, "tcp_user": BI_USER if tcp else None,
+                   "password_file": cluster.root / BI_PASSWORD_FILE if tcp else None})
+    elif state == "not initialised":
         click.echo(f"not initialised ({cluster.root}); `district-benchmarks db start` creates it")
-    elif cluster.running():
-        click.echo(f"running: {cluster.conninfo('district_benchmarks')}")
+    elif running:
+        tcp = _tcp(cluster)
+        click.echo(f"running: {cluster.conninfo(EMBEDDED_DBNAME)}"
+                   + (f"; TCP on localhost:{tcp} (user {BI_USER}, password in {cluster.root / BI_PASSWORD_FILE})"
+                      if tcp else ""))
     else:
         click.echo(f"stopped ({cluster.root})")
+    if state == "stopped":
         sys.exit(3)
 
 

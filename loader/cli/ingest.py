@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
+from click.core import ParameterSource
 
 from .. import paths
 from ..api import DEFAULT_API_URL, HttpSettings
@@ -20,6 +22,7 @@ from .common import (
     LOCK_WAIT,
     FiniteFloat,
     dsn_option,
+    echo_json,
     handle_errors,
     resolve_dsn,
     value_callback,
@@ -88,6 +91,7 @@ def make_request(years: list[int], states: list[str] | None, sources: list[str],
         raise click.UsageError("--via csv downloads files; it cannot be combined with --sample or --from-dir")
     if save_raw and from_dir:
         raise click.UsageError("--save-raw and --from-dir cannot be used together")
+    refuse_ignored_options(sample or from_dir is not None, via)
     http = HttpSettings(read_timeout=timeout, deadline=deadline, retries=retries, backoff=backoff, jitter=backoff,
                         connect_timeout=min(10.0, timeout), max_body=max_response_mb * 2**20)
     return IngestRequest(years=years, states=states, sources=sources, api_url=api_url, http=http,
@@ -95,15 +99,31 @@ def make_request(years: list[int], states: list[str] | None, sources: list[str],
                          from_dir=paths.sample_dir() if sample else from_dir, via=via, cache_dir=cache_dir)
 
 
+def refuse_ignored_options(offline: bool, via: str) -> None:
+    """A usage error for an option given on the command line that contradicts another: --api-url when the pages
+    come from files (--sample, --from-dir), --cache-dir without --via csv. (Set through the environment they are
+    defaults, not requests, and stay quiet; the HTTP tuning options are harmless with files and accepted.)"""
+    ctx = click.get_current_context(silent=True)
+    if ctx is None:
+        return
+    given = [n for n in ctx.params if ctx.get_parameter_source(n) is ParameterSource.COMMANDLINE]
+    if offline and "api_url" in given:
+        raise click.UsageError("--api-url has no effect with --sample or --from-dir (the pages come from files)")
+    if via != "csv" and "cache_dir" in given:
+        raise click.UsageError("--cache-dir is where --via csv keeps its downloads; it has no effect without "
+                               "--via csv")
+
+
 FAILED_HINT = "Run the same command again to retry them."
 
 
-@click.command("ingest")
+@click.command("ingest", short_help="Fetch the API into the database, state by state (resumable).")
 @ingest_options
 @click.option("--compute", is_flag=True, help="Run SELECT compute_all_benchmarks() afterwards.")
+@click.option("--json", "as_json", is_flag=True, help="Print the outcome (and the run summary) as JSON.")
 @click.pass_context
 @handle_errors
-def ingest(ctx: click.Context, dsn: str | None, compute: bool, **options: Any) -> None:
+def ingest(ctx: click.Context, dsn: str | None, compute: bool, as_json: bool, **options: Any) -> None:
     """Fetch the Education Data API state by state into district_data_history and districts (resumable).
 
     Example: district-benchmarks ingest --states OR,WA --years 2019-2022
@@ -111,22 +131,29 @@ def ingest(ctx: click.Context, dsn: str | None, compute: bool, **options: Any) -
     request = make_request(**options)
     conninfo = resolve_dsn(dsn)
     outcome = run_ingest(conninfo, request, IngestDisplay())
-    print_ingest_outcome(outcome)
+    if not as_json:
+        print_ingest_outcome(outcome)
+    summary = None
     if compute:
         with connect(conninfo, autocommit=True) as conn:
             require_compute_function(conn)
-        click.echo(f"compute_all_benchmarks(): {json.dumps(run_compute(conninfo))}")
+        summary = run_compute(conninfo)
+        if not as_json:
+            click.echo(f"compute_all_benchmarks(): {json.dumps(summary)}")
+    if as_json:
+        echo_json({**outcome.as_dict(), **({"compute": summary} if compute else {})})
     if outcome.failed:
         click.echo(f"{len(outcome.failed)} slice(s) failed; the others landed. {FAILED_HINT}", err=True)
         ctx.exit(1)
 
 
-@click.command("run")
+@click.command("run", short_help="The main job: migrate, ingest, compute, summary.")
 @ingest_options
 @ALLOW_WRITABLE_SCHEMA
 @LOCK_WAIT
+@click.option("--json", "as_json", is_flag=True, help="Print the outcome of each stage as JSON.")
 @handle_errors
-def run(dsn: str | None, allow_writable_schema: bool, lock_wait: float, **options: Any) -> None:
+def run(dsn: str | None, allow_writable_schema: bool, lock_wait: float, as_json: bool, **options: Any) -> None:
     """The main job: migrate, ingest (same options as `ingest`), compute_all_benchmarks(), and a summary of the
     states. Resumable: rerun after a failure and finished slices are skipped.
 
@@ -136,6 +163,11 @@ def run(dsn: str | None, allow_writable_schema: bool, lock_wait: float, **option
     display = IngestDisplay()
     outcome = run_pipeline(resolve_dsn(dsn), request, display, allow_writable_schema=allow_writable_schema,
                            lock_wait=lock_wait)
+    if as_json:
+        echo_json(outcome.as_dict())
+        if outcome.ingested.failed:
+            sys.exit(1)
+        return
     click.echo(outcome.migrated.summary())
     for warning in outcome.migrated.warnings:
         click.echo(f"warning: {warning}", err=True)

@@ -160,13 +160,55 @@ def _trend(v, unit: str, direction: int) -> str:
 
 
 def _versus(v, unit: str, direction: int) -> str:
-    """A difference to a comparison group, green when better, red when worse (metrics without a direction plain)."""
+    """A difference to a comparison group with its unit (points for percentages), green when better, red when
+    worse (metrics without a direction plain)."""
     if v is None:
         return "—"
-    text = _num(v, unit, signed=True)
+    text = _num(v, unit, signed=True) + (" pts" if unit == "%" else "")
     if direction and v != 0:
         return f"[{'green' if (v > 0) == (direction > 0) else 'red'}]{text}[/]"
     return text
+
+
+_SUPERSCRIPTS = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
+
+
+class Footnotes:
+    """Numbered reasons for empty cells: the cell shows '—¹', the reason is printed once below the table."""
+
+    def __init__(self) -> None:
+        self.reasons: dict[str, int] = {}
+
+    def mark(self, reason: str | None) -> str:
+        if not reason:
+            return "—"
+        n = self.reasons.setdefault(reason, len(self.reasons) + 1)
+        return "—" + str(n).translate(_SUPERSCRIPTS)
+
+    def lines(self) -> list[str]:
+        return [f"{str(n).translate(_SUPERSCRIPTS)} {reason}" for reason, n in self.reasons.items()]
+
+
+def _ordinal(n: int) -> str:
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n:,}{suffix}"
+
+
+def _tier(r: dict, notes: Footnotes) -> str:
+    """'above · 61st of 216': the tier (or why there is none), and the district's rank in its state (1st = highest
+    value)."""
+    tier = TIER_LABELS.get(r.get("quartile_state")) or notes.mark((r.get("missing") or {}).get("quartile_state"))
+    if r.get("state_rank") is None or not r.get("state_count"):
+        return tier
+    return f"{tier} · {_ordinal(r['state_rank'])} of {r['state_count']:,}"
+
+
+def _year(fall: int | None) -> str:
+    return "—" if fall is None else f"{fall}-{(fall + 1) % 100:02d}"
+
+
+def _span(base: int | None, end: int | None) -> str:
+    return "—" if base is None or end is None else f"{base}→{end}"
 
 
 def render_profile(p: dict, out: Console) -> None:
@@ -181,20 +223,39 @@ def render_profile(p: dict, out: Console) -> None:
         facts.append(f"directory {p['directory_year']}-{(p['directory_year'] + 1) % 100:02d}")
     if facts:
         out.print("  " + " · ".join(facts))
-    table = Table(show_edge=False, pad_edge=False)
-    for col, justify in (("metric", "left"), ("value", "right"), ("state avg", "right"), ("national avg", "right"),
-                         ("vs state", "right"), ("tier in state", "left"), ("3-yr trend", "right"),
-                         ("peer avg", "right"), ("vs peers", "right")):
-        table.add_column(col, justify=justify, no_wrap=True)
+    # two tables, so that each fits a common terminal: the comparison with the state and the nation, then the
+    # trend and the peer group; an empty cell carries a footnote with the reason
+    compared = Table(show_edge=False, pad_edge=False)
+    for col, justify in (("metric", "left"), ("value", "right"), ("year", "left"), ("state avg", "right"),
+                         ("national avg", "right"), ("vs state", "right"), ("tier in state", "left")):
+        compared.add_column(col, justify=justify, no_wrap=True)
+    over_time = Table(show_edge=False, pad_edge=False)
+    for col, justify in (("metric", "left"), ("3-yr trend", "right"), ("years", "left"), ("peer avg", "right"),
+                         ("vs peers", "right")):
+        over_time.add_column(col, justify=justify, no_wrap=True)
+    notes = Footnotes()
     for r in p["metrics"]:
         label, unit, trend_unit, direction = METRICS.get(r["metric"], (r["metric"], "", "", 0))
-        table.add_row(label, _num(r["value"], unit), _num(r["state_avg"], unit), _num(r["national_avg"], unit),
-                      _num(r["vs_state"], unit, signed=True), TIER_LABELS.get(r["quartile_state"], "—"),
-                      _trend(r["trend_3yr"], trend_unit, direction), _num(r.get("peer_avg"), unit),
-                      _versus(r.get("vs_peers"), unit, direction))
-    out.print(table)
+        why = r.get("missing") or {}
+
+        def cell(key: str, text: str, r=r, why=why) -> str:
+            return notes.mark(why.get(key)) if r.get(key) is None else text
+
+        compared.add_row(label, cell("value", _num(r["value"], unit)), _year(r.get("value_year")),
+                         cell("state_avg", _num(r["state_avg"], unit)), _num(r["national_avg"], unit),
+                         cell("vs_state", _versus(r["vs_state"], unit, 0)), _tier(r, notes))
+        over_time.add_row(label, cell("trend_3yr", _trend(r["trend_3yr"], trend_unit, direction)),
+                          _span(r.get("trend_base_year"), r.get("trend_end_year")),
+                          cell("peer_avg", _num(r.get("peer_avg"), unit)),
+                          cell("vs_peers", _versus(r.get("vs_peers"), unit, direction)))
+    out.print(compared)
+    out.print(over_time)
+    for line in notes.lines():
+        out.print(f"[dim]{line}[/]")
+    out.print("[dim]averages are enrollment-weighted; tiers and ranks count each district once (1st = highest "
+              "value), so a district can be above the average yet in a low tier.[/]")
     out.print("[dim]tier: the value's size among the state's districts (well above = top quarter), "
-                  "not a judgement; trends compare the latest year with up to 3 years before.[/]")
+              "not a judgement; trends compare the latest year with up to 3 years before.[/]")
     if p.get("peer_count"):
         out.print(f"[dim]peers: the {p['peer_count']} districts most like it nationwide (size, child poverty, "
                   f"ELL %, SWD %); vs peers is green when better.[/]")
@@ -229,6 +290,23 @@ def render_peers(g: dict, out: Console) -> None:
               "standard deviation in one of them).[/]")
 
 
+def render_districts(rows: list[dict], out: Console) -> None:
+    """Districts found by name and state; a line saying how many more there are."""
+    if not rows:
+        out.print("no district matches")
+        return
+    table = Table(show_edge=False)
+    for col in ("LEAID", "district", "state", "city", "students"):
+        table.add_column(col, justify="right" if col == "students" else "left", no_wrap=col != "district")
+    for r in rows:
+        table.add_row(r["leaid"], r["name"] or "—", r["state_abbrev"] or "—", r["city"] or "—",
+                      f"{r['enrollment']:,}" if r["enrollment"] is not None else "—")
+    out.print(table)
+    more = rows[0]["total"] - len(rows)
+    if more > 0:
+        out.print(f"[dim]{more:,} more: narrow with --name / --state, or raise --limit[/]")
+
+
 def render_states(rows: list[dict], out: Console) -> None:
     table = Table(title="States", show_edge=False)
     cols = [("state", "abbrev", ""), ("districts", "total_districts", "int"), ("students", "total_enrollment", "int"),
@@ -254,28 +332,37 @@ def render_states(rows: list[dict], out: Console) -> None:
     out.print(table)
 
 
+def when(t: dt.datetime) -> str:
+    """A timestamp in the local time zone, with the zone: 2024-05-01 08:00:03 CEST."""
+    local = t.astimezone()
+    return local.strftime("%Y-%m-%d %H:%M:%S ") + (local.tzname() or local.strftime("%z"))
+
+
 def render_status(st: dict, jobs: list[dict] | None, cron_note: str | None, out: Console) -> None:
     out.print(f"[bold]{st['districts']:,}[/] districts")
-    runs = Table(title="Last runs", show_edge=False)
-    for c in ("id", "source", "status", "updated", "failed", "started", "took"):
+    runs = Table(title="Last run of each source", show_edge=False)
+    for c in ("id", "source", "status", "updated", "skipped", "started", "took"):
         runs.add_column(c)
     for r in st["runs"]:
         took = (r["completed_at"] - r["started_at"]).total_seconds() if r["completed_at"] else None
-        status = r["status"] if r["status"] == "success" else f"[red]{r['status']}[/]"
-        runs.add_row(str(r["id"]), r["data_source"], status, str(r["records_updated"]), str(r["records_failed"]),
-                     r["started_at"].astimezone(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ"),
-                     f"{took:.1f}s" if took is not None else "—")
+        status = r["status"] if r["status"] in ("success", "skipped") else f"[red]{r['status']}[/]"
+        runs.add_row(str(r["id"]), r["data_source"], status, f"{r['records_updated']:,}",
+                     f"{r['records_skipped']:,}", when(r["started_at"]), f"{took:.1f}s" if took is not None else "—")
     out.print(runs if st["runs"] else "no runs logged yet")
+    if st["runs"]:
+        out.print("[dim]skipped: records not landed (no usable LEAID, another year, an unknown state); "
+                  "status skipped: nothing to fetch.[/]")
     cov = Table(title="Coverage (districts with …)", show_edge=False)
-    for c in ("metric", "value", "tier", "3-yr trend"):
-        cov.add_column(c, justify="left" if c == "metric" else "right")
+    for c in ("metric", "year", "value", "tier", "3-yr trend"):
+        cov.add_column(c, justify="left" if c in ("metric", "year") else "right")
     for r in st["coverage"]:
-        cov.add_row(r["metric"], f"{r['with_value']:,}", f"{r['with_tier']:,}", f"{r['with_trend']:,}")
+        cov.add_row(r["metric"], _year(r.get("value_year")), f"{r['with_value']:,}", f"{r['with_tier']:,}",
+                    f"{r['with_trend']:,}")
     out.print(cov)
     if cron_note:
         out.print(f"pg_cron: {cron_note}")
     for j in jobs or []:
         last = j["runs"][0] if j["runs"] else None
-        when = last["start_time"].strftime("%Y-%m-%d %H:%M") if last and last["start_time"] else "never"
-        out.print(f"job {j['jobname']} ({j['schedule']}, in {j['database']}): last run {when}"
+        when_ = when(last["start_time"]) if last and last["start_time"] else "never"
+        out.print(f"job {j['jobname']} ({j['schedule']}, in {j['database']}): last run {when_}"
                       + (f" — {last['status']}" if last else ""))

@@ -10,7 +10,7 @@ from ..db import connect
 from .common import dsn_option, handle_errors, resolve_dsn
 
 
-@click.command("report")
+@click.command("report", short_help="An HTML page with charts for a district or a state.")
 @click.argument("leaid", required=False)
 @click.option("--state", metavar="XX", help="A state's page instead of a district's: its abbreviation or FIPS code.")
 @click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE.html",
