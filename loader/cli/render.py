@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import sys
 import threading
+import time
 from collections import Counter
 from decimal import Decimal
 
@@ -12,44 +14,86 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from ..ingest import IngestOutcome, Plan, SliceResult, describe_result
+from ..ingest import IngestOutcome, Plan, SliceResult, SourceReport, describe_result
 from ..normalize import records_skipped, values_nulled
 from ..report import METRICS, TIER_LABELS
 
 
 def console() -> Console:
-    """stdout: on a terminal rich uses its width and colours; elsewhere (pipes, logs) a fixed wide layout."""
-    return Console(highlight=False, width=None if sys.stdout.isatty() else 140)
+    """stdout: on a terminal rich uses its width (or COLUMNS) and colours; elsewhere (pipes, logs) COLUMNS when
+    set, else a fixed wide layout of 140 columns."""
+    if sys.stdout.isatty():
+        return Console(highlight=False)
+    columns = os.environ.get("COLUMNS", "")
+    return Console(highlight=False, width=int(columns) if columns.isdigit() and int(columns) > 0 else 140)
 
 
 # -- ingest progress -------------------------------------------------------------------------------------
 
-class IngestDisplay:
-    """The ingest's progress on stderr (loader.ingest.IngestProgress, and the stages of `run`): bars on a
-    terminal, otherwise one line per finished slice."""
+QUIET, NORMAL, VERBOSE = -1, 0, 1
+MAX_FAILURE_LINES = 20                  # failed slices listed one by one, unless --verbose
 
-    def __init__(self) -> None:
+
+def source_line(rep: SourceReport, seconds: float) -> str:
+    """One line about a source whose slices have all landed or failed."""
+    parts = [f"{rep.done:,} slice(s) landed"]
+    if rep.failed:
+        parts.append(f"{len(rep.failed):,} failed")
+    if rep.skipped:
+        parts.append(f"{rep.skipped:,} already done")
+    return f"{rep.name}: {', '.join(parts)}; {rep.inserted + rep.updated:,} rows new or changed ({seconds:.1f}s)"
+
+
+class IngestDisplay:
+    """The ingest's progress on stderr (loader.ingest.IngestProgress, and the stages of `run`).
+
+    NORMAL: the plan's notes, a line per source as its last slice lands, and each failed slice in a few words
+    (the first MAX_FAILURE_LINES); on a terminal, progress bars below them. VERBOSE (-v): a line per slice, and
+    each failure's detail (URL, exception chain). QUIET (-q): only the failed slices; the command prints its final
+    line itself."""
+
+    def __init__(self, verbosity: int = NORMAL) -> None:
         self.err = Console(stderr=True, highlight=False)
+        self.verbosity = verbosity
         self.bars: Progress | None = None
+        self.plan: Plan | None = None
         self.total = self.n = self._rows = 0
+        self.landed = 0                          # slices landed by this run
+        self.failures = 0
+        self.left: Counter = Counter()           # source -> slices not yet landed or failed
+        self.t0 = time.monotonic()
         self._lock = threading.Lock()
+
+    def line(self, text: str, style: str | None = None) -> None:
+        """A line on stderr (above the bars while they are drawn)."""
+        if self.bars is not None:
+            self.err.print(text, style=style, markup=False, highlight=False, soft_wrap=True)
+        else:
+            click.echo(text, err=True)
 
     # run_pipeline's stages
     def stage(self, name: str) -> None:
-        click.echo(f"== {name}", err=True)
+        if self.verbosity >= NORMAL:
+            self.line(f"== {name}")
 
     def note(self, text: str) -> None:
-        click.echo(f"  {text}", err=True)
+        if self.verbosity >= NORMAL:
+            self.line(f"  {text}")
 
     # IngestProgress
     def planned(self, plan: Plan, source: str) -> None:
+        self.plan, self.total, self.t0 = plan, len(plan.todo), time.monotonic()
+        self.left = Counter(sl.key.source for sl in plan.todo)
+        if self.verbosity < NORMAL:
+            return
         for note in plan.notes:
-            click.echo(f"note: {note}", err=True)
+            self.line(f"note: {note}")
         already = sum(r.skipped for r in plan.reports.values())
-        click.echo(f"{len(plan.todo):,} slice(s) to fetch from {source}"
-                   + (f"; {already:,} already done (use --refresh to fetch them again)" if already else ""),
-                   err=True)
-        self.total = len(plan.todo)
+        self.line(f"{len(plan.todo):,} slice(s) to fetch from {source}"
+                  + (f"; {already:,} already done (use --refresh to fetch them again)" if already else ""))
+        for rep in plan.reports.values():
+            if not self.left[rep.name] and rep.planned:
+                self.line(source_line(rep, 0.0))
         if self.err.is_terminal:
             self.bars = Progress(TextColumn("{task.description:<8}"), BarColumn(), MofNCompleteColumn(),
                                  TextColumn("{task.fields[extra]}"), TimeElapsedColumn(),
@@ -66,18 +110,44 @@ class IngestDisplay:
             self.bars.update(self.row_task, completed=self._rows, extra=f"{self._rows:,} rows received")
 
     def slice_finished(self, r: SliceResult) -> None:
-        if self.bars is None:
-            self.n += 1
-            click.echo(f"[{self.n}/{self.total}] {describe_result(r)}", err=True)
-            return
-        self.bars.advance(self.slice_task)
-        if r.status != "done":
-            self.err.print(f"[red]{describe_result(r)}[/red]", highlight=False)
+        self.n += 1
+        if self.bars is not None:
+            self.bars.advance(self.slice_task)
+        if r.status == "done":
+            self.landed += 1
+            if self.verbosity >= VERBOSE:
+                self.line(f"[{self.n}/{self.total}] {describe_result(r)}")
+        else:
+            self.failures += 1
+            if self.verbosity >= VERBOSE:
+                self.line(f"[{self.n}/{self.total}] {describe_result(r)}", style="red")
+                self.line(f"    {r.detail or r.error}")
+            elif self.failures <= MAX_FAILURE_LINES:
+                self.line(describe_result(r), style="red")
+            elif self.failures == MAX_FAILURE_LINES + 1:
+                self.line("… further failed slices are counted in the summary and listed in the refresh log "
+                          "(district-benchmarks status); -v lists each", style="red")
+        source = r.slice.key.source
+        self.left[source] -= 1
+        if self.left[source] == 0 and self.verbosity >= NORMAL and self.plan is not None:
+            self.line(source_line(self.plan.reports[source], time.monotonic() - self.t0))
 
     def finished(self) -> None:
         if self.bars is not None:
             self.bars.stop()
             self.bars = None
+
+    # interrupts (loader/cli/common.py: graceful_interrupts)
+    def stopping(self, signal_name: str) -> None:
+        self.line(f"{signal_name}: stopping; what is landing commits, nothing half-done lands "
+                  f"(press Ctrl-C again to quit at once)", style="yellow")
+
+    def restore_terminal(self) -> None:
+        """Show the cursor again (the bars hide it), for an exit that skips finished()."""
+        if self.err.is_terminal:
+            self.err.show_cursor(True)
+            self.err.file.write("\n")
+            self.err.file.flush()
 
 
 SUMMARY_COLUMNS = ("source", "done", "skipped", "failed", "rows landed", "unchanged", "values nulled",
@@ -103,14 +173,27 @@ def ingest_summary(outcome: IngestOutcome) -> Table:
     return t
 
 
-def print_ingest_outcome(outcome: IngestOutcome) -> None:
-    """The summary table on stdout, then the failed slices and the unknown states on stderr."""
-    out = Console()
-    if not out.is_terminal:
-        out = Console(width=140)
+def ingest_totals(outcome: IngestOutcome) -> str:
+    """The ingest in one line (the final line of --quiet)."""
+    reps = outcome.plan.reports.values()
+    return (f"ingest: {sum(r.done for r in reps):,} slice(s) landed, {len(outcome.failed):,} failed, "
+            f"{sum(r.skipped for r in reps):,} already done; "
+            f"{sum(r.inserted + r.updated for r in reps):,} rows new or changed ({outcome.seconds:.1f}s)")
+
+
+def compute_totals(summary: dict) -> str:
+    """compute_all_benchmarks()'s summary in a few words (the final line of --quiet)."""
+    return (f"benchmarks computed: {summary.get('districts_written', 0):,} district row(s) written "
+            f"({summary.get('duration_ms', 0):,.0f} ms, SQL {summary.get('version', '?')})")
+
+
+def print_ingest_outcome(outcome: IngestOutcome, verbosity: int = NORMAL) -> None:
+    """The summary table on stdout, then the notes, warnings and unknown states on stderr (the failed slices were
+    listed as they failed). QUIET: nothing (the command prints its final line)."""
+    if verbosity < NORMAL:
+        return
+    out = console()
     out.print(ingest_summary(outcome))
-    for r in outcome.failed:
-        click.echo(describe_result(r), err=True)
     for line in outcome.messages:                     # notes and warnings found during the run
         click.echo(line, err=True)
     if outcome.unknown_records:
