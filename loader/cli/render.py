@@ -71,8 +71,8 @@ def fit(table: Table, out: Console) -> RenderableType:
        (\\x auto) does: the row's first value as the block's title, then "column  value" lines.
     """
     sizes = _Sizes.of(table)
-    if sizes is None:
-        return table                     # a renderable that is not text: left to rich
+    if sizes is None or not hasattr(table, "_extra_width"):
+        return table                     # a renderable that is not text, or a rich without those: left to rich
     if sum(sizes.natural) + _overhead(table) <= out.width or _narrow(table, sizes, out.width):
         return table
     vertical = expanded(table, sizes.headers)
