@@ -47,7 +47,6 @@ import re
 import shutil
 import tempfile
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -227,23 +226,26 @@ class Downloader:
                     part.unlink(missing_ok=True)             # the partial copy is of no use: start again
                     attempt += 1
                     if attempt > settings.retries:
-                        raise ApiError(f"HTTP 416 from {url} after {attempt} attempts")
+                        raise ApiError(f"HTTP 416 from {url} after {attempt} attempts", f"HTTP 416 ({attempt} tries)")
                     continue
                 else:
                     raise ApiError(f"HTTP {status} from {url}"
-                                   + (f" after {settings.retries} retries" if status >= 500 else ""))
+                                   + (f" after {settings.retries} retries" if status >= 500 else ""),
+                                   f"HTTP {status}" + (f" after {settings.retries + 1} tries" if status >= 500 else ""))
                 if total is not None and total > MAX_FILE_BYTES:
                     raise ApiError(f"{url} is {total:,} bytes, more than the {MAX_FILE_BYTES:,} accepted")
                 try:
                     received += self._stream(resp, part, mode, url)
                     size = part.stat().st_size
                     if total is not None and size != total:
-                        raise TransientError(f"{url} ended at {size:,} of {total:,} bytes")
+                        raise TransientError(f"{url} ended at {size:,} of {total:,} bytes", "download cut off")
                 except TransientError as exc:
                     attempt += 1
                     if attempt > settings.retries:
-                        raise ApiError(f"{exc} (gave up after {attempt} attempts)") from None
-                    time.sleep(settings.sleep_before(attempt))
+                        raise ApiError(f"{exc} (gave up after {attempt} attempts)", f"{exc.brief} ({attempt} tries)",
+                                       f"{exc.detail} (gave up after {attempt} attempts)") from None
+                    if self.stop.wait(settings.sleep_before(attempt)):
+                        raise ApiError(f"download of {url} stopped: the run is ending", "stopped") from None
                     continue
             finally:
                 resp.close()
@@ -262,7 +264,7 @@ class Downloader:
             try:
                 resp = session.get(url, headers=headers, stream=True, timeout=timeout, allow_redirects=False)
             except requests.RequestException as exc:
-                raise ApiError(f"cannot fetch {url}: {_first_line(exc)}") from None
+                raise self.api.failure(exc, url) from None
             if not resp.is_redirect:
                 return resp
             target = urljoin(url, resp.headers.get("location", ""))
@@ -284,7 +286,8 @@ class Downloader:
                 try:
                     chunk = resp.raw.read1(DOWNLOAD_CHUNK, decode_content=True)   # what has arrived: kept
                 except Exception as exc:  # noqa: BLE001 - urllib3's read errors (timeout, protocol), OSError
-                    raise TransientError(f"connection broke while downloading {url}: {_first_line(exc)}") from None
+                    raise TransientError(f"connection broke while downloading {url}: {_first_line(exc)}",
+                                         "download cut off") from None
                 if not chunk:
                     return n
                 out.write(chunk)
@@ -701,6 +704,11 @@ class BulkClient:
             plan.written = set(counts)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
+
+    def abort(self) -> None:
+        """Stop from any thread (ApiClient.abort): downloads in progress give up."""
+        self.downloader.stop.set()
+        self.api.abort()
 
     def close(self) -> None:
         self.downloader.stop.set()

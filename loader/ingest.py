@@ -8,6 +8,13 @@ skips slices already done unless --refresh; a slice that fails is reported and t
 that cannot land is landed again slice by slice); the command then exits non-zero. A slice whose endpoint
 returned nothing for a state that has the source's data in other years is named in a warning (gap_warnings).
 
+A run whose first request (the endpoint catalogue) cannot connect to the API at all stops at once with one
+line saying why (Unreachable); failures to get an answer (timeouts, HTTP 5xx) keep their retries, slice by slice.
+A failed slice carries its cause in a few words (`error`) and in full (`detail`, for the refresh log). An
+interrupt (KeyboardInterrupt: Ctrl-C, or SIGTERM as the command line handles it) starts nothing new, abandons
+the slices in flight and lets the batches that are landing commit (Ingest._wind_down); the refresh log rows are
+completed.
+
 Progress is reported to an IngestProgress (the command line draws it; NullProgress draws nothing).
 """
 from __future__ import annotations
@@ -28,7 +35,17 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from . import land, locks
-from .api import DEFAULT_API_URL, ApiClient, ApiError, CountMismatch, HttpSettings
+from .api import (
+    DEFAULT_API_URL,
+    ApiClient,
+    ApiError,
+    CannotConnect,
+    CountMismatch,
+    HttpSettings,
+    Stopped,
+    exception_chain,
+    redact_url,
+)
 from .bulk import BulkClient
 from .db import connect
 from .errors import UserError
@@ -63,6 +80,15 @@ class IngestError(UserError):
 
 class SliceError(RuntimeError):
     """One slice cannot be fetched (reported with the slice; the others go on)."""
+
+
+class Unreachable(IngestError):
+    """The API's host could not be connected to at all (its first requests all failed to connect): the run
+    stops before fetching anything. The message is one line (host, cause, what to check); `detail` the rest."""
+
+    def __init__(self, message: str, detail: str):
+        super().__init__(message)
+        self.detail = detail
 
 
 # ------------------------------------------------------------------------------------------------ options
@@ -151,7 +177,8 @@ class SliceResult:
     received: int = 0
     landed: land.Landed | None = None
     counts: Counter = field(default_factory=Counter)
-    error: str | None = None
+    error: str | None = None                 # the cause in a few words ("HTTP 503 after 6 tries")
+    detail: str | None = None                # the whole story: URL, exception chain (the refresh log, --verbose)
     seconds: float = 0.0
     empty: bool = False                      # the source's endpoint returned no records
 
@@ -206,9 +233,11 @@ def plan_slices(conn, client, sources: list[str], years: list[int], fips_list: l
     notes: list[str] = []
     try:
         rows = client.catalogue()
+    except CannotConnect:
+        raise                                   # the run's first request: nothing answered at all (run_ingest)
     except ApiError as exc:
         rows = []
-        notes.append(f"endpoint catalogue unavailable ({exc}); using the built-in year table")
+        notes.append(f"endpoint catalogue unavailable ({exc.brief}); using the built-in year table")
     if hasattr(client, "plan_downloads"):       # --via csv: which files to download (loader/bulk.py)
         notes.extend(client.plan_downloads(rows, sources, years, fips_list))
     known = catalogue_years(rows)
@@ -325,6 +354,7 @@ class Ingest:
         self._whole: set[str] = set()            # endpoints whose `fields=` the server refused: asked without it
         self._fields_ok: set[str] = set()        # request paths that answered a request with `fields=`
         self.notes: list[tuple[str, str]] = []   # (source, note) found while fetching
+        self.stopping = threading.Event()        # interrupted: slices in flight are abandoned (_wind_down)
 
     # ---------------------------------------------------------------------------- connections
     def _conn(self) -> psycopg.Connection:
@@ -389,18 +419,21 @@ class Ingest:
         count = None
         path, params = endpoint.url_path(sl.key.year), endpoint.params(sl.key.fips)
         for page in self._pages(endpoint, sl, path, params):
+            if self.stopping.is_set():
+                raise Stopped("the run is stopping: the slice was abandoned")
             pages += 1
             got += len(page.results)
             if count is None:
                 count = page.count
             elif page.count is not None and page.count != count:
                 raise CountMismatch(f"{path}?{_q(params)}: count changed from {count} to {page.count} "
-                                    f"between pages")
+                                    f"between pages", "the API's count changed between pages")
             handle(_records(page.results, ctx))
             if self.progress:
                 self.progress.rows(len(page.results))
         if count is not None and got != count:
-            raise CountMismatch(f"{path}?{_q(params)}: the API's count is {count:,} but {got:,} rows arrived")
+            raise CountMismatch(f"{path}?{_q(params)}: the API's count is {count:,} but {got:,} rows arrived",
+                                f"the API's count is {count:,} but {got:,} rows arrived")
         received[endpoint.key] += got
         return pages, got
 
@@ -418,7 +451,8 @@ class Ingest:
                 break
             except CountMismatch as exc:
                 if attempt == self.slice_attempts:
-                    raise CountMismatch(f"{exc} (slice tried {attempt} times)") from None
+                    raise CountMismatch(f"{exc} (slice tried {attempt} times)",
+                                        f"{exc.brief} (slice tried {attempt} times)") from None
         result.pages, result.received, result.counts = got.pages, got.received, ctx.counts
         result.empty = received[sl.source.endpoint.key] == 0
         if ctx.unknown_fips:
@@ -437,8 +471,11 @@ class Ingest:
                 raise SliceError(f"needs {needed_failed.source} {needed_failed.year} {sl.abbrev}, which failed")
             staged = self._fetch_slice(sl, result)
         except Exception as exc:  # noqa: BLE001 - one slice never fails the run; the message is reported
-            result.error = _one_line(exc)
-            self._record_failure(sl, result)
+            result.error, result.detail = _one_line(exc), _detail(exc)
+            if self.stopping.is_set():
+                result.status = "abandoned"          # not a failure of the slice: the run was interrupted
+            else:
+                self._record_failure(sl, result)
         result.seconds = time.monotonic() - t0
         return result, staged
 
@@ -454,6 +491,7 @@ class Ingest:
             if len(items) == 1:
                 result = items[0][0]
                 result.status, result.landed, result.error = "failed", None, _one_line(exc)
+                result.detail = _detail(exc)
                 self._record_failure(result.slice, result)
             else:
                 for item in items:
@@ -505,8 +543,8 @@ class Ingest:
     def _record_failure(self, sl: Slice, result: SliceResult) -> None:
         for _ in range(2):
             try:
-                land.mark_failed(self._conn(), sl.key.source, sl.key.year, sl.key.fips, result.error,
-                                 _jsonable(result.counts))
+                land.mark_failed(self._conn(), sl.key.source, sl.key.year, sl.key.fips,
+                                 result.detail or result.error, _jsonable(result.counts))
                 return
             except psycopg.Error:
                 self._local.conn = None          # broken connection: open a fresh one and try once more
@@ -611,9 +649,28 @@ class Ingest:
                 if blocked:                               # cannot happen: every prerequisite ends somehow
                     raise RuntimeError(f"slices left waiting for {', '.join(map(str, blocked))}")
             except BaseException:
-                fetch_pool.shutdown(wait=True, cancel_futures=True)
-                land_pool.shutdown(wait=True, cancel_futures=True)
+                self._wind_down(fetching, landing, finished)
                 raise
+
+    def _wind_down(self, fetching: dict[Future, int], landing: dict[Future, list], finished: Callable) -> None:
+        """After an interrupt (or any error of the scheduler): start nothing new, abandon the slices being fetched
+        (the client is aborted: a slow response is not waited for; nothing of them lands and none is recorded as
+        failed) and the batches not yet landing, and let the batches that are landing commit (each is one
+        transaction: all of it or nothing), reporting them as usual."""
+        self.stopping.set()
+        abort = getattr(self.client, "abort", None)
+        for fut in [*fetching, *landing]:
+            fut.cancel()                              # those not started yet
+        running = [f for f in [*fetching, *landing] if not f.cancelled()]
+        while running:
+            if abort is not None:
+                abort()                               # again: connections opened since the last time
+            _, pending = wait(running, timeout=0.2)
+            running = list(pending)
+        for fut, items in landing.items():
+            if not fut.cancelled() and fut.exception() is None:
+                for result, _ in items:               # landed, or failed to land
+                    finished(result)
 
 
 @dataclass
@@ -649,11 +706,25 @@ def _jsonable(counts) -> dict:
 
 
 def _one_line(exc: BaseException) -> str:
+    """The failure in a few words: the API client's `brief` ("connection refused", "HTTP 503 after 6 tries"),
+    else the first line of the message."""
+    brief = getattr(exc, "brief", None)
+    if isinstance(brief, str):
+        return brief[:200]
     text = str(exc).strip() or type(exc).__name__
     first = text.splitlines()[0]
-    if not isinstance(exc, (ApiError, SliceError)):
+    if not isinstance(exc, SliceError):
         first = f"{type(exc).__name__}: {first}"
     return first[:500]
+
+
+def _detail(exc: BaseException) -> str:
+    """The failure in full, for the refresh log and --verbose: the API client's `detail` (URL, exception chain),
+    else the message and its chain."""
+    detail = getattr(exc, "detail", None)
+    if isinstance(detail, str):
+        return detail[:2000]
+    return exception_chain(exc)[:2000]
 
 
 def gap_warnings(conn, plan: Plan) -> None:
@@ -699,12 +770,21 @@ def start_refresh_logs(conn, plan: Plan) -> dict[str, int]:
     return ids
 
 
+def log_unreachable(conn, sources: list[str], message: str, detail: str, args: dict) -> None:
+    """The run stopped before its plan (Unreachable): one completed 'failed' row per source asked for."""
+    for name in sources:
+        conn.execute(
+            "INSERT INTO data_refresh_logs (data_source, status, error_message, completed_at, details) "
+            "VALUES (%s, 'failed', %s, now(), %s)", (name, message, Jsonb({**args, "detail": detail})))
+
+
 def finish_refresh_logs(conn, plan: Plan, ids: dict[str, int], aborted: str | None, args: dict) -> None:
-    """Complete each source's row: failed when a slice failed or the run stopped (aborted: why), skipped when
-    nothing was fetched (every slice landed before, or none was planned), else success; details hold the run's
-    figures."""
+    """Complete each source's row: failed when a slice failed or the run stopped before the source's slices all
+    landed (aborted: why), skipped when nothing was fetched (every slice landed before, or none was planned), else
+    success; details hold the run's figures (each failure's cause in words and in full)."""
     for rep in plan.reports.values():
-        failures = [{"year": r.slice.key.year, "state": r.slice.abbrev, "error": r.error} for r in rep.failed]
+        failures = [{"year": r.slice.key.year, "state": r.slice.abbrev, "error": r.error, "detail": r.detail}
+                    for r in rep.failed]
         details = {
             "years": args["years"], "states": args["states"], "refresh": args["refresh"], "api": args["api"],
             "slices": {"planned": rep.planned, "done": rep.done, "skipped_already_done": rep.skipped,
@@ -715,8 +795,10 @@ def finish_refresh_logs(conn, plan: Plan, ids: dict[str, int], aborted: str | No
             "counts": _jsonable({k: v for k, v in rep.counts.items() if isinstance(v, int)}),
             "failures": failures, "notes": rep.notes, "warnings": rep.warnings,
         }
-        status = "failed" if rep.failed or aborted else "success" if rep.done else "skipped"
-        error = aborted or ((f"{len(rep.failed)} slice(s) failed; first: {rep.failed[0].slice.label()}: "
+        complete = rep.done == rep.planned - rep.skipped - rep.absent      # every slice of it fetched landed
+        stopped = aborted if aborted and not complete else None
+        status = "failed" if rep.failed or stopped else "success" if rep.done else "skipped"
+        error = stopped or ((f"{len(rep.failed)} slice(s) failed; first: {rep.failed[0].slice.label()}: "
                              f"{rep.failed[0].error}") if rep.failed else None)
         conn.execute("""
             UPDATE data_refresh_logs
@@ -821,8 +903,16 @@ def run_ingest(conninfo: str, request: IngestRequest, progress: IngestProgress |
             try:
                 state_map = dict(conn.execute("SELECT fips, abbrev FROM states WHERE fips <> '00' ORDER BY fips"))
                 fips_list = resolve_states(request.states, state_map)
-                plan = plan_slices(conn, client, request.sources, request.years, fips_list, state_map,
-                                   request.refresh, request.from_dir is not None)
+                log_args = {"years": format_years(request.years),
+                            "states": "all" if request.states is None else ",".join(request.states),
+                            "refresh": request.refresh, "api": client.base_url}
+                try:
+                    plan = plan_slices(conn, client, request.sources, request.years, fips_list, state_map,
+                                       request.refresh, request.from_dir is not None)
+                except CannotConnect as exc:         # the first request could not connect: stop at once
+                    message = exc.advice(redact_url(request.api_url))
+                    log_unreachable(conn, request.sources, message, exc.detail, log_args)
+                    raise Unreachable(message, exc.detail) from None
                 runner = Ingest(lambda: connect(conninfo, autocommit=True), client, refresh=request.refresh,
                                 concurrency=request.concurrency, batch_slices=request.batch_slices)
                 runner.states = state_map
@@ -832,16 +922,17 @@ def run_ingest(conninfo: str, request: IngestRequest, progress: IngestProgress |
                     progress.planned(plan, client.base_url)
                     runner.run(plan, progress)
                     gap_warnings(conn, plan)
+                except KeyboardInterrupt:
+                    aborted = ("interrupted (Ctrl-C or SIGTERM) before every slice landed; the slices that landed "
+                               "are kept, and the same command resumes")
+                    raise
                 except BaseException as exc:
                     aborted = f"the run stopped: {type(exc).__name__}: {exc}"[:500]
                     raise
                 finally:
                     progress.finished()
                     runner.close()
-                    finish_refresh_logs(conn, plan, log_ids, aborted, {
-                        "years": format_years(request.years),
-                        "states": "all" if request.states is None else ",".join(request.states),
-                        "refresh": request.refresh, "api": client.base_url})
+                    finish_refresh_logs(conn, plan, log_ids, aborted, {**log_args, "api": client.base_url})
             finally:
                 lock.close()                 # ends its transaction: the ingest lock is released
     finally:

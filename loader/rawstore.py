@@ -79,6 +79,9 @@ class SavingClient:
             rows.extend(r for r in page.results if isinstance(r, dict))
         return rows
 
+    def abort(self) -> None:
+        self.client.abort()
+
     def close(self) -> None:
         self.client.close()
 

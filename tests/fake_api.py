@@ -17,6 +17,7 @@ Failures are injected with `fault(kind, ...)`, each firing `times` times on requ
     malformed   200 with a truncated JSON body
     count_lie   the page reports a `count` one higher than the rows it has
     drop_row    the page silently lacks its last row
+    stall       nothing at all for `seconds` (or until `release` is set), then the page
     reject_fields  only requests with `fields=`: HTTP `status` (e.g. 400), or with status=200 an API ERROR body
 """
 from __future__ import annotations
@@ -101,6 +102,7 @@ class FakeApi:
         self._lock = threading.Lock()
         self._port: int | None = None          # of the server answering (serve())
         self.peers: set[int] = set()          # client ports seen: one per TCP connection
+        self.release = threading.Event()      # ends every stall fault's wait
         self._rows = lru_cache(maxsize=16)(self._rows_uncached)
 
     # ---------------------------------------------------------------- setup
@@ -194,6 +196,8 @@ class FakeApi:
         page = int(request.args.get("page", "1") or 1)
         wanted = request.args.get("fields")
         fault = self._take_fault(rel, page, request.args.get("fips"), wanted is not None)
+        if fault and fault.kind == "stall":
+            self.release.wait(fault.seconds)
         if fault and fault.kind == "reject_fields" and fault.status == 200:
             return _json([{"API ERROR": "fields: unknown field"}])
         if fault and fault.kind in ("status", "reject_fields"):

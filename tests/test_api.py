@@ -7,12 +7,23 @@ import shutil
 import socket
 import ssl
 import subprocess
+import threading
 import time
+from urllib.parse import urlsplit
 
 import pytest
 from pytest_httpserver import HTTPServer
 
-from loader.api import ApiClient, ApiError, CountMismatch, HttpSettings, TransientError, parse_page
+from loader.api import (
+    ApiClient,
+    ApiError,
+    CannotConnect,
+    CountMismatch,
+    HttpSettings,
+    Stopped,
+    TransientError,
+    parse_page,
+)
 from loader.errors import BenchmarksError
 from loader.sources import catalogue_years, format_years, parse_years_available
 from tests.fake_api import FakeApi  # the http_server fixture comes from conftest.py
@@ -280,6 +291,82 @@ def test_a_server_that_cannot_be_reached_is_a_clear_error():
     with pytest.raises(ApiError, match=rf"^cannot fetch http://127.0.0.1:{port}/api/v1/{PATH}\?fips=6: "):
         list(client.pages(PATH, [("fips", "6")]))
     assert time.monotonic() - t0 < 5
+
+
+def test_failures_are_told_in_a_few_words_and_in_full(fake):
+    fake.add("ccd_directory", 2020, 6, records(2))
+    fake.fault("status", PATH, status=503, times=100)
+    with pytest.raises(ApiError) as caught:
+        fetch(fake)
+    assert caught.value.brief == "HTTP 503 after 4 tries"                     # 1 + FAST's 3 retries
+    assert caught.value.detail.startswith(f"HTTP 503 from {fake.base_url}/{PATH}?fips=6")
+    fake.faults.clear()
+    fake.fault("malformed", PATH, times=100)
+    with pytest.raises(ApiError) as caught:
+        fetch(fake)
+    assert caught.value.brief == "malformed JSON (4 tries)"
+
+
+def test_a_failure_to_connect_is_retried_briefly_until_the_host_has_answered(http_server):
+    """Before any answer: FIRST_CONTACT_RETRIES quick retries (a run against a wrong address stops within
+    seconds). After one: the full retries, as for any other failure."""
+    settings = HttpSettings(connect_timeout=2, read_timeout=2, deadline=5, retries=5, backoff=0.1, jitter=0.0)
+    server = HTTPServer(host="127.0.0.1", port=0)
+    server.expect_request("/api/v1/" + PATH).respond_with_json({"count": 1, "next": None, "results": records(1)})
+    server.start()
+    client = ApiClient(server.url_for("/api/v1"), settings)
+    try:
+        server.stop()
+        t0 = time.monotonic()
+        with pytest.raises(CannotConnect) as caught:
+            list(client.pages(PATH, [("fips", "6")]))
+        first = time.monotonic() - t0                 # waits 0 and 0.1 s: two retries
+        assert caught.value.brief == "connection refused" and not client.reached
+        server.start()                                # the same port
+        assert leaids(client.pages(PATH, [("fips", "6")])) == ["0600001"] and client.reached
+        server.stop()
+        t0 = time.monotonic()
+        with pytest.raises(CannotConnect):
+            list(client.pages(PATH, [("fips", "6")]))
+        later = time.monotonic() - t0                 # waits 0, 0.1, 0.2, 0.4 and 0.8 s: five retries
+    finally:
+        client.close()
+        if server.is_running():
+            server.stop()
+    assert first < 0.6 and later > 1.3, (first, later)
+
+
+def test_causes_of_a_failure_to_connect_in_words():
+    port = closed_port()
+    for url, brief in [(f"http://127.0.0.1:{port}/api/v1", "connection refused"),
+                       ("http://district-api.invalid/api/v1", "DNS lookup failed")]:
+        client = ApiClient(url, FAST)
+        with pytest.raises(CannotConnect) as caught:
+            client.catalogue()
+        assert caught.value.brief == brief
+        assert caught.value.advice(url).startswith(f"cannot reach the API at {urlsplit(url).netloc}: {brief}. ")
+
+
+def test_abort_ends_a_request_waiting_for_a_slow_answer_at_once(fake):
+    """A response that does not come for minutes: abort() from another thread shuts its socket."""
+    fake.add("ccd_directory", 2020, 6, records(2))
+    fake.fault("stall", PATH, seconds=60)
+    client = ApiClient(fake.base_url, HttpSettings(read_timeout=60, deadline=120))
+    threading.Timer(0.5, client.abort).start()
+    t0 = time.monotonic()
+    try:
+        with pytest.raises(Stopped):
+            list(client.pages(PATH, [("fips", "6")]))
+    finally:
+        fake.release.set()
+        client.close()
+    assert time.monotonic() - t0 < 2
+
+
+def closed_port() -> int:
+    with socket.socket() as s:                      # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 @pytest.fixture

@@ -136,8 +136,9 @@ def test_a_download_broken_off_resumes_with_range(dsn, other_dsn, fake, tmp_path
 def test_a_download_that_keeps_breaking_fails_its_slices_and_the_next_run_resumes_it(dsn, fake, tmp_path):
     args = ("--states", "DE", "--years", "2021", "--sources", "ccd_directory", "--via", "csv")
     fake.break_file("lea_directory", times=3, at=0.3)                  # the first try and both retries
-    r = ingest(dsn, fake, *args, cache=tmp_path)
+    r = ingest(dsn, fake, *args, "-v", cache=tmp_path)
     assert r.exit_code == 1
+    assert "FAILED ccd_directory 2021 DE: download cut off (3 tries)\n" in r.output      # in words, then in full:
     assert "connection broke while downloading" in r.output and "gave up after 3 attempts" in r.output
     assert [e["status"] for e in fake.file_log] == [200, 206, 206]
     partial = next(tmp_path.rglob("*.csv.part"))

@@ -5,6 +5,8 @@ assertions is worked out in the comment next to it.
 """
 from __future__ import annotations
 
+import socket
+import time
 from decimal import Decimal as D
 
 import psycopg
@@ -12,6 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from loader.cli import cli
+from loader.sources import SOURCE_NAMES
 from tests.fake_api import FakeApi
 
 A, B, C, DD = "1000001", "1000002", "1000003", "1000004"
@@ -313,6 +316,62 @@ def test_a_first_load_without_conflicts_lands_by_insert(dsn, conn, fake):
 
 # ------------------------------------------------------------------------------------------------ failures
 
+def closed_port() -> int:
+    with socket.socket() as s:                      # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.parametrize("args", [("ingest",), ("ingest", "--via", "csv"), ("run",)])
+def test_an_api_that_cannot_be_reached_stops_the_run_within_seconds(dsn, conn, args, tmp_path):
+    """Default retries and backoff: the failure to connect is not retried for minutes, slice after slice."""
+    port = closed_port()
+    t0 = time.monotonic()
+    r = CliRunner().invoke(cli, [*args, "--dsn", dsn, "--states", "RI,DE", "--years", "2019-2020", "--cache-dir",
+                                 str(tmp_path), "--api-url", f"http://reader:s3cret@127.0.0.1:{port}/api/v1"])
+    took = time.monotonic() - t0
+    assert r.exit_code == 1, r.output
+    assert took < 10
+    line = (f"Error: cannot reach the API at 127.0.0.1:{port}: connection refused. Check the network, the proxy "
+            f"variables (HTTPS_PROXY, HTTP_PROXY, NO_PROXY) and --api-url (http://127.0.0.1:{port}/api/v1).")
+    assert r.output.splitlines()[-1] == line and r.output.count("127.0.0.1") == 2
+    assert "s3cret" not in r.output
+    # nothing landed, nothing half-done: each source has one completed 'failed' row saying why
+    assert conn.execute("SELECT count(*) FROM ingest_slices").fetchone()[0] == 0
+    assert conn.execute("SELECT count(*) FROM district_data_history").fetchone()[0] == 0
+    logs = conn.execute("SELECT data_source, status, error_message, completed_at IS NOT NULL, details "
+                        "FROM data_refresh_logs WHERE data_source <> 'compute_benchmarks'").fetchall()
+    assert sorted(r[0] for r in logs) == sorted(SOURCE_NAMES)
+    assert {r[1:4] for r in logs} == {("failed", line.removeprefix("Error: "), True)}
+    assert "Connection refused" in logs[0][4]["detail"] and "s3cret" not in str(logs)
+
+
+def test_a_proxy_that_refuses_is_named_without_its_password(dsn, monkeypatch):
+    for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+    port = closed_port()
+    monkeypatch.setenv("HTTP_PROXY", f"http://me:pr0xypass@127.0.0.1:{port}")
+    r = CliRunner().invoke(cli, ["ingest", "--dsn", dsn, "--states", "DE", "--years", "2020",
+                                 "--api-url", "http://district-api.invalid/api/v1"])
+    assert r.exit_code == 1
+    assert (f"cannot reach the API at district-api.invalid through the proxy http://127.0.0.1:{port}: connection "
+            f"refused. Check the network") in r.output
+    assert "pr0xypass" not in r.output
+
+
+def test_an_api_that_answers_errors_keeps_its_retries(dsn, conn, fake):
+    """Only a failure to connect stops the run: a catalogue answering 503 is retried, then the built-in years
+    are used, and the slices land."""
+    delaware(fake)
+    fake.fault("status", "api-endpoints", status=503, times=100)
+    r = ingest(dsn, fake, "--states", "DE", "--years", "2020", "--sources", "ccd_finance")
+    assert r.exit_code == 0, r.output
+    assert len(fake.requests_for("api-endpoints")) == 3             # 1 + --retries 2
+    assert "note: endpoint catalogue unavailable (HTTP 503 after 3 tries)" in r.output
+    assert history(conn, "ccd_finance", 2020)[A] == D("12345.67")
+
+
 def test_a_slice_that_keeps_failing_is_reported_while_the_others_land(dsn, conn, fake):
     delaware(fake)
     fake.add("ccd_finance", 2020, 24, [{"leaid": "2400001", "year": 2020, "fips": 24,
@@ -576,13 +635,44 @@ def test_the_sample_loads_with_no_network(dsn, conn):
     assert all(share > 0.85 for _, _, share in filled)
 
 
-def test_output_is_plain_lines_and_a_summary_when_not_a_terminal(dsn, fake):
+def test_output_is_a_line_per_source_and_a_summary_when_not_a_terminal(dsn, fake):
     delaware(fake)
-    r = ingest(dsn, fake, "--states", "DE", "--years", "2021", "--sources", "ccd_directory,saipe")
-    assert "[1/2] done" in r.output and "[2/2] done" in r.output
+    args = ("--states", "DE,MD", "--years", "2021", "--sources", "ccd_directory,saipe")
+    r = ingest(dsn, fake, *args)
+    assert r.exit_code == 0, r.output
+    lines = r.output.splitlines()
+    assert "ccd_directory: 2 slice(s) landed; 4 rows new or changed" in r.output
+    assert sorted(ln.split(":")[0] for ln in lines if "slice(s) landed" in ln) == ["ccd_directory", "saipe"]
+    assert not any(ln.startswith("[") for ln in lines)              # no line per slice ("[1/4] done ...")
     assert "ingest summary" in r.output and "rows landed" in r.output
-    table = [ln for ln in r.output.splitlines() if ln.startswith("│ total")]
-    assert table and "│    2 │" in table[0]
+    table = [ln for ln in lines if ln.startswith("│ total")]
+    assert table and "│    4 │" in table[0]
+
+    r = ingest(dsn, fake, *args, "--refresh", "-v")               # -v: a line per slice
+    assert "[1/4] done" in r.output and "[4/4] done" in r.output
+
+    fake.fault("status", "saipe/2021", fips="24", status=503, times=100)
+    r = ingest(dsn, fake, *args, "--refresh", "-q")               # -q: the errors and a final line
+    assert r.exit_code == 1
+    assert r.output.splitlines() == [
+        "FAILED saipe 2021 MD: HTTP 503 after 3 tries",
+        "ingest: 3 slice(s) landed, 1 failed, 0 already done; 0 rows new or changed "
+        + r.output.split("rows new or changed ")[1].split("\n")[0],
+        "1 slice(s) failed; the others landed. Run the same command again to retry them."]
+    details = dict(conn_rows(dsn, "SELECT data_source, details FROM data_refresh_logs ORDER BY id DESC LIMIT 2"))
+    failure = details["saipe"]["failures"][0]
+    assert failure["error"] == "HTTP 503 after 3 tries"            # in words; and in full, with the URL:
+    assert failure["detail"].startswith(f"HTTP 503 from {fake.base_url}/school-districts/saipe/2021/?fips=24")
+
+
+def test_verbose_and_quiet_together_are_a_usage_error(dsn, fake):
+    r = ingest(dsn, fake, "-v", "-q")
+    assert r.exit_code == 2 and "--verbose and --quiet contradict each other" in r.output
+
+
+def conn_rows(dsn, query):
+    with psycopg.connect(dsn) as c:
+        return c.execute(query).fetchall()
 
 
 # ------------------------------------------------------------------------------------------------ national scale
@@ -626,7 +716,7 @@ def test_fields_refused_are_dropped_for_that_endpoint_once_and_said(dsn, conn, f
 def test_a_request_failing_with_and_without_fields_keeps_its_own_error(dsn, conn, fake):
     delaware(fake)
     fake.fault("status", "ccd/finance/2020", status=404, times=2)
-    r = ingest(dsn, fake, "--states", "DE", "--years", "2020", "--sources", "ccd_finance")
+    r = ingest(dsn, fake, "--states", "DE", "--years", "2020", "--sources", "ccd_finance", "--verbose")
     assert r.exit_code == 1
     assert "FAILED ccd_finance 2020 DE: HTTP 404" in r.output and "fields=" in r.output   # the first request's
     assert [("fields" in q) for _, q in fake.requests_for("ccd/finance")] == [True, False]

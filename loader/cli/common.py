@@ -1,15 +1,20 @@
 """What every command shares: the --dsn option, turning the package's errors into one-line exits, JSON output."""
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import functools
 import json
 import math
-from collections.abc import Callable
+import os
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import PurePath
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import click
 import psycopg
@@ -118,3 +123,67 @@ LOCK_WAIT = click.option(
     envvar="DISTRICT_BENCHMARKS_LOCK_WAIT",
     help="How long to wait for a benchmark run in progress before giving up and naming it [env: "
          "DISTRICT_BENCHMARKS_LOCK_WAIT].")
+
+
+VERBOSITY = [
+    click.option("-v", "--verbose", is_flag=True,
+                 help="A line per slice, and each failure in full (URL, exception chain)."),
+    click.option("-q", "--quiet", is_flag=True, help="Only errors and a final line."),
+]
+
+
+def verbosity_options(f: F) -> F:
+    for option in reversed(VERBOSITY):
+        f = option(f)
+    return f
+
+
+def verbosity(verbose: bool, quiet: bool) -> int:
+    """-1 (--quiet), 0, or 1 (--verbose); both is a usage error."""
+    if verbose and quiet:
+        raise click.UsageError("--verbose and --quiet contradict each other; choose one")
+    return 1 if verbose else -1 if quiet else 0
+
+
+class Interruptible(Protocol):
+    def stopping(self, signal_name: str) -> None: ...
+
+    def restore_terminal(self) -> None: ...
+
+
+@contextlib.contextmanager
+def graceful_interrupts(display: Interruptible) -> Iterator[list[int]]:
+    """SIGINT (Ctrl-C) and SIGTERM while a long command runs. The first raises KeyboardInterrupt in the main
+    thread, as Ctrl-C does by default: the ingest starts nothing new, abandons the slices in flight, lets the
+    batches that are landing commit and logs the run (loader/ingest.py). A second exits at once, with the
+    terminal restored; the database rolls back whatever transaction it cut. Yields the signals received (the
+    exit status is 128 + the first)."""
+    received: list[int] = []
+
+    def handler(signum: int, frame: Any) -> None:
+        received.append(signum)
+        if len(received) == 1:
+            display.stopping(signal.Signals(signum).name)
+            raise KeyboardInterrupt
+        display.restore_terminal()
+        with contextlib.suppress(Exception):
+            sys.stdout.flush()
+            sys.stderr.flush()
+        os._exit(128 + received[0])
+
+    if threading.current_thread() is not threading.main_thread():     # signals reach the main thread only
+        yield received
+        return
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield received
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
+def interrupted_exit(ctx: click.Context, received: list[int], landed: int) -> None:
+    """After graceful_interrupts' first signal: one line, and exit 128 + the signal."""
+    click.echo(f"interrupted: the {landed:,} slice(s) landed by this run are kept; run the same command again to "
+               f"resume", err=True)
+    ctx.exit(128 + (received[0] if received else signal.SIGINT))

@@ -23,11 +23,24 @@ from .common import (
     FiniteFloat,
     dsn_option,
     echo_json,
+    graceful_interrupts,
     handle_errors,
+    interrupted_exit,
     resolve_dsn,
     value_callback,
+    verbosity,
+    verbosity_options,
 )
-from .render import IngestDisplay, console, print_ingest_outcome, render_states, render_summary
+from .render import (
+    NORMAL,
+    IngestDisplay,
+    compute_totals,
+    console,
+    ingest_totals,
+    print_ingest_outcome,
+    render_states,
+    render_summary,
+)
 
 INGEST_OPTIONS: list[Callable[[Callable[..., Any]], Callable[..., Any]]] = [
     click.option("--years", default=DEFAULT_YEARS, show_default=True, callback=value_callback(parse_years),
@@ -78,7 +91,7 @@ INGEST_OPTIONS: list[Callable[[Callable[..., Any]], Callable[..., Any]]] = [
 def ingest_options(f: Callable[..., Any]) -> Callable[..., Any]:
     for option in reversed(INGEST_OPTIONS):
         f = option(f)
-    return f
+    return verbosity_options(f)
 
 
 def make_request(years: list[int], states: list[str] | None, sources: list[str], api_url: str, concurrency: int,
@@ -123,25 +136,34 @@ FAILED_HINT = "Run the same command again to retry them."
 @click.option("--json", "as_json", is_flag=True, help="Print the outcome (and the run summary) as JSON.")
 @click.pass_context
 @handle_errors
-def ingest(ctx: click.Context, dsn: str | None, compute: bool, as_json: bool, **options: Any) -> None:
+def ingest(ctx: click.Context, dsn: str | None, compute: bool, as_json: bool, verbose: bool, quiet: bool,
+           **options: Any) -> None:
     """Fetch the Education Data API state by state into district_data_history and districts (resumable).
 
     Example: district-benchmarks ingest --states OR,WA --years 2019-2022
     """
+    level = verbosity(verbose, quiet)
     request = make_request(**options)
     conninfo = resolve_dsn(dsn)
-    outcome = run_ingest(conninfo, request, IngestDisplay())
-    if not as_json:
-        print_ingest_outcome(outcome)
-    summary = None
-    if compute:
-        with connect(conninfo, autocommit=True) as conn:
-            require_compute_function(conn)
-        summary = run_compute(conninfo)
-        if not as_json:
-            click.echo(f"compute_all_benchmarks(): {json.dumps(summary)}")
+    display = IngestDisplay(level)
+    with graceful_interrupts(display) as received:
+        try:
+            outcome = run_ingest(conninfo, request, display)
+            if not as_json:
+                print_ingest_outcome(outcome, level)
+            summary = None
+            if compute:
+                with connect(conninfo, autocommit=True) as conn:
+                    require_compute_function(conn)
+                summary = run_compute(conninfo)
+                if level >= NORMAL and not as_json:
+                    click.echo(f"compute_all_benchmarks(): {json.dumps(summary)}")
+        except KeyboardInterrupt:
+            interrupted_exit(ctx, received, display.landed)
     if as_json:
         echo_json({**outcome.as_dict(), **({"compute": summary} if compute else {})})
+    elif level < NORMAL:
+        click.echo(ingest_totals(outcome) + (f"; {compute_totals(summary)}" if summary else ""))
     if outcome.failed:
         click.echo(f"{len(outcome.failed)} slice(s) failed; the others landed. {FAILED_HINT}", err=True)
         ctx.exit(1)
@@ -152,29 +174,40 @@ def ingest(ctx: click.Context, dsn: str | None, compute: bool, as_json: bool, **
 @ALLOW_WRITABLE_SCHEMA
 @LOCK_WAIT
 @click.option("--json", "as_json", is_flag=True, help="Print the outcome of each stage as JSON.")
+@click.pass_context
 @handle_errors
-def run(dsn: str | None, allow_writable_schema: bool, lock_wait: float, as_json: bool, **options: Any) -> None:
+def run(ctx: click.Context, dsn: str | None, allow_writable_schema: bool, lock_wait: float, as_json: bool,
+        verbose: bool, quiet: bool, **options: Any) -> None:
     """The main job: migrate, ingest (same options as `ingest`), compute_all_benchmarks(), and a summary of the
     states. Resumable: rerun after a failure and finished slices are skipped.
 
     Example: district-benchmarks run --sample
     """
+    level = verbosity(verbose, quiet)
     request = make_request(**options)
-    display = IngestDisplay()
-    outcome = run_pipeline(resolve_dsn(dsn), request, display, allow_writable_schema=allow_writable_schema,
-                           lock_wait=lock_wait)
+    display = IngestDisplay(level)
+    with graceful_interrupts(display) as received:
+        try:
+            outcome = run_pipeline(resolve_dsn(dsn), request, display,
+                                   allow_writable_schema=allow_writable_schema, lock_wait=lock_wait)
+        except KeyboardInterrupt:
+            interrupted_exit(ctx, received, display.landed)
     if as_json:
         echo_json(outcome.as_dict())
         if outcome.ingested.failed:
             sys.exit(1)
         return
-    click.echo(outcome.migrated.summary())
-    for warning in outcome.migrated.warnings:
-        click.echo(f"warning: {warning}", err=True)
-    print_ingest_outcome(outcome.ingested)
-    out = console()
-    render_summary(outcome.summary, out)
-    render_states(outcome.states, out)
+    if level < NORMAL:
+        click.echo(f"run: {ingest_totals(outcome.ingested).removeprefix('ingest: ')}; "
+                   f"{compute_totals(outcome.summary)}")
+    else:
+        click.echo(outcome.migrated.summary())
+        for warning in outcome.migrated.warnings:
+            click.echo(f"warning: {warning}", err=True)
+        print_ingest_outcome(outcome.ingested, level)
+        out = console()
+        render_summary(outcome.summary, out)
+        render_states(outcome.states, out)
     if outcome.ingested.failed:
         raise click.ClickException("some slices failed to load (listed above); benchmarks were computed from "
                                    f"what landed. {FAILED_HINT}")

@@ -1,55 +1,278 @@
 """Everything the command line draws with rich: progress, tables, profiles. Nothing here queries or computes."""
 from __future__ import annotations
 
+import copy
+import dataclasses
 import datetime as dt
+import os
 import sys
 import threading
+import time
 from collections import Counter
 from decimal import Decimal
 
 import click
-from rich.console import Console
+from rich.cells import cell_len
+from rich.console import Console, Group, RenderableType
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.rule import Rule
 from rich.table import Table
+from rich.text import Text
 
-from ..ingest import IngestOutcome, Plan, SliceResult, describe_result
+from ..ingest import IngestOutcome, Plan, SliceResult, SourceReport, describe_result
 from ..normalize import records_skipped, values_nulled
 from ..report import METRICS, TIER_LABELS
 
 
 def console() -> Console:
-    """stdout: on a terminal rich uses its width and colours; elsewhere (pipes, logs) a fixed wide layout."""
-    return Console(highlight=False, width=None if sys.stdout.isatty() else 140)
+    """stdout: on a terminal rich uses its width (or COLUMNS) and colours; elsewhere (pipes, logs) COLUMNS when
+    set, else a fixed wide layout of 140 columns."""
+    if sys.stdout.isatty():
+        return Console(highlight=False)
+    columns = os.environ.get("COLUMNS", "")
+    return Console(highlight=False, width=int(columns) if columns.isdigit() and int(columns) > 0 else 140)
+
+
+# -- tables that fit the width ---------------------------------------------------------------------------
+
+def _plain(cell) -> str | None:
+    """A cell's text without markup; None for a renderable that is not text."""
+    if isinstance(cell, str):
+        return Text.from_markup(cell).plain
+    if isinstance(cell, Text):
+        return cell.plain
+    return None
+
+
+def _longest_word(text: str) -> int:
+    return max((cell_len(w) for w in text.split()), default=0)
+
+
+def _abbreviate(header: str, width: int) -> str:
+    """header with each word longer than `width` cut to width - 1 characters and a dot ("distance" -> "dist.")."""
+    return " ".join(w if cell_len(w) <= width else w[:max(1, width - 1)] + "." for w in header.split())
+
+
+MIN_HEADER_WORD = 5                     # a header word is abbreviated to no fewer characters (dot included)
+COMPACT_PADDING = (0, 0, 0, 1)          # one space between a value and the next column's rule
+
+
+def fit(table: Table, out: Console) -> RenderableType:
+    """`table` made to fit the console's width without cutting a value. Every table the command line prints goes
+    through here. In order, as far as needed:
+
+    1. as it is, when it fits;
+    2. columns narrowed to their longest word, text wrapping at spaces within them (a number or other word is
+       never broken: a column is at least as wide as its longest), headers wrapping too and their long words
+       abbreviated ("distance" -> "dist."); the spare width goes first to whole header words, then to the
+       columns closest to needing no wrap; if need be with one space of padding instead of two;
+    3. whichever of these takes fewer lines: its columns in groups, each group a table of its own that fits (2.)
+       and repeats the first column; or one block per row with a line per column, as psql's expanded display
+       (\\x auto) does: the row's first value as the block's title, then "column  value" lines.
+    """
+    sizes = _Sizes.of(table)
+    if sizes is None or not hasattr(table, "_extra_width"):
+        return table                     # a renderable that is not text, or a rich without those: left to rich
+    if sum(sizes.natural) + _overhead(table) <= out.width or _narrow(table, sizes, out.width):
+        return table
+    vertical = expanded(table, sizes.headers)
+    groups = _column_groups(table, sizes, out.width) if len(table.columns) > 2 else None
+    if groups is None:
+        return vertical
+    grouped = Group(*groups)
+    return min((grouped, vertical), key=lambda r: len(out.render_lines(r, out.options, pad=False)))
+
+
+@dataclasses.dataclass
+class _Sizes:
+    """What fit() needs to know of each column: its header's text, its widest line, its longest word (values
+    only), and the longest word of its header."""
+
+    headers: list[str]
+    natural: list[int]
+    value_word: list[int]
+    header_word: list[int]
+
+    @property
+    def least(self) -> list[int]:
+        """The narrowest each column may be: its longest value word, and its header's longest word abbreviated
+        to no fewer than MIN_HEADER_WORD characters."""
+        return [max(v, min(h, max(v, MIN_HEADER_WORD)), 1) for v, h in zip(self.value_word, self.header_word)]
+
+    @classmethod
+    def of(cls, table: Table) -> _Sizes | None:
+        headers, natural, value_word = [], [], []
+        for col in table.columns:
+            texts = [_plain(c) for c in col.cells]
+            header = _plain(col.header)
+            if header is None or any(t is None for t in texts):
+                return None
+            headers.append(header)
+            natural.append(max([cell_len(line) for t in (header, *texts) for line in t.splitlines()] or [0]))
+            value_word.append(max([_longest_word(t) for t in texts] or [1]))
+        return cls(headers, natural, value_word, [_longest_word(h) for h in headers])
+
+    def pick(self, indices: list[int]) -> _Sizes:
+        return _Sizes(*([getattr(self, f)[i] for i in indices]
+                        for f in ("headers", "natural", "value_word", "header_word")))
+
+
+def _overhead(table: Table) -> int:
+    """The width of a table's rules and padding (rich's own reckoning)."""
+    return table._extra_width + sum(table._get_padding_width(i) for i in range(len(table.columns)))
+
+
+def _narrow(table: Table, sizes: _Sizes, width: int) -> bool:
+    """Step 2 of fit(), in place: fixed column widths that fit `width`, wrapping within them; False (and the
+    table unchanged) when even the narrowest columns do not fit."""
+    least = sizes.least
+    original = table.padding
+    for padding in (original, COMPACT_PADDING):
+        table.padding = padding
+        spare = width - _overhead(table) - sum(least)
+        if spare < 0:
+            continue
+        widths = list(least)
+        for target in ([max(w, h) for w, h in zip(widths, sizes.header_word)], sizes.natural):
+            for i in sorted(range(len(widths)), key=lambda i: target[i] - widths[i]):
+                give = min(spare, max(0, target[i] - widths[i]))
+                widths[i] += give
+                spare -= give
+        for col, header, w in zip(table.columns, sizes.headers, widths):
+            col.width, col.no_wrap, col.overflow = w, False, "fold"
+            if _longest_word(header) > w:
+                col.header = _abbreviate(header, w)
+        return True
+    table.padding = original
+    return False
+
+
+def _column_groups(table: Table, sizes: _Sizes, width: int) -> list[RenderableType] | None:
+    """Step 3 of fit(): tables of the first column and as many of the next as fit, as they are when every group
+    can (plain tables), else narrowed (step 2); None when the first column and any one other do not fit."""
+    def natural(indices: list[int]) -> bool:
+        return sum(sizes.pick(indices).natural) + _overhead(_subtable(table, indices)) <= width
+
+    def narrowed(indices: list[int]) -> bool:
+        return _narrow(_subtable(table, indices), sizes.pick(indices), width)
+
+    for fits in (natural, narrowed):
+        groups, current = [], [0]
+        for i in range(1, len(table.columns)):
+            if fits(current + [i]):
+                current.append(i)
+            elif len(current) > 1 and fits([0, i]):
+                groups.append(current)
+                current = [0, i]
+            else:
+                break
+        else:
+            groups.append(current)
+            parts: list[RenderableType] = []
+            for n, indices in enumerate(groups):
+                sub = _subtable(table, indices, title=table.title if n == 0 else None)
+                if fits is narrowed:
+                    _narrow(sub, sizes.pick(indices), width)
+                parts += [Text("")] if n else []
+                parts.append(sub)
+            return parts
+    return None
+
+
+def _subtable(table: Table, indices: list[int], title=None) -> Table:
+    """A copy of `table` with only the columns at `indices` (its rows' cells shared)."""
+    sub = copy.copy(table)
+    sub.title = title
+    sub.columns = [dataclasses.replace(table.columns[i], _index=n) for n, i in enumerate(indices)]
+    return sub
+
+
+def expanded(table: Table, headers: list[str]) -> RenderableType:
+    """The rows of `table` as blocks (see fit): a rule titled with the row's first value, then a line per other
+    column, its header and its value (wrapping, never cut)."""
+    parts: list[RenderableType] = []
+    if table.title:
+        parts.append(Text.from_markup(table.title) if isinstance(table.title, str) else table.title)
+    columns = [list(col.cells) for col in table.columns]
+    key_width = max(cell_len(h) for h in headers[1:]) if len(headers) > 1 else 0
+    for row in range(table.row_count):
+        title = _plain(columns[0][row]) or headers[0]
+        parts.append(Rule(Text(title, style="bold"), align="left", style="dim"))
+        grid = Table.grid(padding=(0, 2))
+        grid.add_column(width=key_width, no_wrap=True)
+        grid.add_column(overflow="fold")
+        for header, col in zip(headers[1:], columns[1:]):
+            grid.add_row(Text(header, style="dim"), col[row])
+        parts.append(grid)
+    return Group(*parts)
 
 
 # -- ingest progress -------------------------------------------------------------------------------------
 
-class IngestDisplay:
-    """The ingest's progress on stderr (loader.ingest.IngestProgress, and the stages of `run`): bars on a
-    terminal, otherwise one line per finished slice."""
+QUIET, NORMAL, VERBOSE = -1, 0, 1
+MAX_FAILURE_LINES = 20                  # failed slices listed one by one, unless --verbose
 
-    def __init__(self) -> None:
+
+def source_line(rep: SourceReport, seconds: float) -> str:
+    """One line about a source whose slices have all landed or failed."""
+    parts = [f"{rep.done:,} slice(s) landed"]
+    if rep.failed:
+        parts.append(f"{len(rep.failed):,} failed")
+    if rep.skipped:
+        parts.append(f"{rep.skipped:,} already done")
+    return f"{rep.name}: {', '.join(parts)}; {rep.inserted + rep.updated:,} rows new or changed ({seconds:.1f}s)"
+
+
+class IngestDisplay:
+    """The ingest's progress on stderr (loader.ingest.IngestProgress, and the stages of `run`).
+
+    NORMAL: the plan's notes, a line per source as its last slice lands, and each failed slice in a few words
+    (the first MAX_FAILURE_LINES); on a terminal, progress bars below them. VERBOSE (-v): a line per slice, and
+    each failure's detail (URL, exception chain). QUIET (-q): only the failed slices; the command prints its final
+    line itself."""
+
+    def __init__(self, verbosity: int = NORMAL) -> None:
         self.err = Console(stderr=True, highlight=False)
+        self.verbosity = verbosity
         self.bars: Progress | None = None
+        self.plan: Plan | None = None
         self.total = self.n = self._rows = 0
+        self.landed = 0                          # slices landed by this run
+        self.failures = 0
+        self.left: Counter = Counter()           # source -> slices not yet landed or failed
+        self.t0 = time.monotonic()
         self._lock = threading.Lock()
+
+    def line(self, text: str, style: str | None = None) -> None:
+        """A line on stderr (above the bars while they are drawn)."""
+        if self.bars is not None:
+            self.err.print(text, style=style, markup=False, highlight=False, soft_wrap=True)
+        else:
+            click.echo(text, err=True)
 
     # run_pipeline's stages
     def stage(self, name: str) -> None:
-        click.echo(f"== {name}", err=True)
+        if self.verbosity >= NORMAL:
+            self.line(f"== {name}")
 
     def note(self, text: str) -> None:
-        click.echo(f"  {text}", err=True)
+        if self.verbosity >= NORMAL:
+            self.line(f"  {text}")
 
     # IngestProgress
     def planned(self, plan: Plan, source: str) -> None:
+        self.plan, self.total, self.t0 = plan, len(plan.todo), time.monotonic()
+        self.left = Counter(sl.key.source for sl in plan.todo)
+        if self.verbosity < NORMAL:
+            return
         for note in plan.notes:
-            click.echo(f"note: {note}", err=True)
+            self.line(f"note: {note}")
         already = sum(r.skipped for r in plan.reports.values())
-        click.echo(f"{len(plan.todo):,} slice(s) to fetch from {source}"
-                   + (f"; {already:,} already done (use --refresh to fetch them again)" if already else ""),
-                   err=True)
-        self.total = len(plan.todo)
+        self.line(f"{len(plan.todo):,} slice(s) to fetch from {source}"
+                  + (f"; {already:,} already done (use --refresh to fetch them again)" if already else ""))
+        for rep in plan.reports.values():
+            if not self.left[rep.name] and rep.planned:
+                self.line(source_line(rep, 0.0))
         if self.err.is_terminal:
             self.bars = Progress(TextColumn("{task.description:<8}"), BarColumn(), MofNCompleteColumn(),
                                  TextColumn("{task.fields[extra]}"), TimeElapsedColumn(),
@@ -66,18 +289,44 @@ class IngestDisplay:
             self.bars.update(self.row_task, completed=self._rows, extra=f"{self._rows:,} rows received")
 
     def slice_finished(self, r: SliceResult) -> None:
-        if self.bars is None:
-            self.n += 1
-            click.echo(f"[{self.n}/{self.total}] {describe_result(r)}", err=True)
-            return
-        self.bars.advance(self.slice_task)
-        if r.status != "done":
-            self.err.print(f"[red]{describe_result(r)}[/red]", highlight=False)
+        self.n += 1
+        if self.bars is not None:
+            self.bars.advance(self.slice_task)
+        if r.status == "done":
+            self.landed += 1
+            if self.verbosity >= VERBOSE:
+                self.line(f"[{self.n}/{self.total}] {describe_result(r)}")
+        else:
+            self.failures += 1
+            if self.verbosity >= VERBOSE:
+                self.line(f"[{self.n}/{self.total}] {describe_result(r)}", style="red")
+                self.line(f"    {r.detail or r.error}")
+            elif self.failures <= MAX_FAILURE_LINES:
+                self.line(describe_result(r), style="red")
+            elif self.failures == MAX_FAILURE_LINES + 1:
+                self.line("… further failed slices are counted in the summary and listed in the refresh log "
+                          "(district-benchmarks status); -v lists each", style="red")
+        source = r.slice.key.source
+        self.left[source] -= 1
+        if self.left[source] == 0 and self.verbosity >= NORMAL and self.plan is not None:
+            self.line(source_line(self.plan.reports[source], time.monotonic() - self.t0))
 
     def finished(self) -> None:
         if self.bars is not None:
             self.bars.stop()
             self.bars = None
+
+    # interrupts (loader/cli/common.py: graceful_interrupts)
+    def stopping(self, signal_name: str) -> None:
+        self.line(f"{signal_name}: stopping; what is landing commits, nothing half-done lands "
+                  f"(press Ctrl-C again to quit at once)", style="yellow")
+
+    def restore_terminal(self) -> None:
+        """Show the cursor again (the bars hide it), for an exit that skips finished()."""
+        if self.err.is_terminal:
+            self.err.show_cursor(True)
+            self.err.file.write("\n")
+            self.err.file.flush()
 
 
 SUMMARY_COLUMNS = ("source", "done", "skipped", "failed", "rows landed", "unchanged", "values nulled",
@@ -103,14 +352,27 @@ def ingest_summary(outcome: IngestOutcome) -> Table:
     return t
 
 
-def print_ingest_outcome(outcome: IngestOutcome) -> None:
-    """The summary table on stdout, then the failed slices and the unknown states on stderr."""
-    out = Console()
-    if not out.is_terminal:
-        out = Console(width=140)
-    out.print(ingest_summary(outcome))
-    for r in outcome.failed:
-        click.echo(describe_result(r), err=True)
+def ingest_totals(outcome: IngestOutcome) -> str:
+    """The ingest in one line (the final line of --quiet)."""
+    reps = outcome.plan.reports.values()
+    return (f"ingest: {sum(r.done for r in reps):,} slice(s) landed, {len(outcome.failed):,} failed, "
+            f"{sum(r.skipped for r in reps):,} already done; "
+            f"{sum(r.inserted + r.updated for r in reps):,} rows new or changed ({outcome.seconds:.1f}s)")
+
+
+def compute_totals(summary: dict) -> str:
+    """compute_all_benchmarks()'s summary in a few words (the final line of --quiet)."""
+    return (f"benchmarks computed: {summary.get('districts_written', 0):,} district row(s) written "
+            f"({summary.get('duration_ms', 0):,.0f} ms, SQL {summary.get('version', '?')})")
+
+
+def print_ingest_outcome(outcome: IngestOutcome, verbosity: int = NORMAL) -> None:
+    """The summary table on stdout, then the notes, warnings and unknown states on stderr (the failed slices were
+    listed as they failed). QUIET: nothing (the command prints its final line)."""
+    if verbosity < NORMAL:
+        return
+    out = console()
+    out.print(fit(ingest_summary(outcome), out))
     for line in outcome.messages:                     # notes and warnings found during the run
         click.echo(line, err=True)
     if outcome.unknown_records:
@@ -133,7 +395,7 @@ def render_summary(summary: dict, out: Console) -> None:
             table.add_column(k.replace("_", " "), justify="right")
         for name, figures in steps.items():
             table.add_row(name, *(str(figures.get(k, "")) for k in keys))
-        out.print(table)
+        out.print(fit(table, out))
 
 
 def _num(v, unit: str = "", signed: bool = False) -> str:
@@ -248,8 +510,8 @@ def render_profile(p: dict, out: Console) -> None:
                           _span(r.get("trend_base_year"), r.get("trend_end_year")),
                           cell("peer_avg", _num(r.get("peer_avg"), unit)),
                           cell("vs_peers", _versus(r.get("vs_peers"), unit, direction)))
-    out.print(compared)
-    out.print(over_time)
+    out.print(fit(compared, out))
+    out.print(fit(over_time, out))
     for line in notes.lines():
         out.print(f"[dim]{line}[/]")
     out.print("[dim]averages are enrollment-weighted; tiers and ranks count each district once (1st = highest "
@@ -285,7 +547,7 @@ def render_peers(g: dict, out: Console) -> None:
                       f"{r['enrollment']:,}" if r["enrollment"] is not None else "—",
                       _num(r["children_poverty_percent"]), _num(r["ell_pct"]), _num(r["swd_pct"]),
                       f"{r['distance']:.3f}")
-    out.print(table)
+    out.print(fit(table, out))
     out.print("[dim]distance: between standardised ln(enrollment), child poverty, ELL % and SWD % (1 = one "
               "standard deviation in one of them).[/]")
 
@@ -301,7 +563,7 @@ def render_districts(rows: list[dict], out: Console) -> None:
     for r in rows:
         table.add_row(r["leaid"], r["name"] or "—", r["state_abbrev"] or "—", r["city"] or "—",
                       f"{r['enrollment']:,}" if r["enrollment"] is not None else "—")
-    out.print(table)
+    out.print(fit(table, out))
     more = rows[0]["total"] - len(rows)
     if more > 0:
         out.print(f"[dim]{more:,} more: narrow with --name / --state, or raise --limit[/]")
@@ -329,7 +591,7 @@ def render_states(rows: list[dict], out: Console) -> None:
             else:
                 cells.append(str(v))
         table.add_row(*cells)
-    out.print(table)
+    out.print(fit(table, out))
 
 
 def when(t: dt.datetime) -> str:
@@ -348,7 +610,7 @@ def render_status(st: dict, jobs: list[dict] | None, cron_note: str | None, out:
         status = r["status"] if r["status"] in ("success", "skipped") else f"[red]{r['status']}[/]"
         runs.add_row(str(r["id"]), r["data_source"], status, f"{r['records_updated']:,}",
                      f"{r['records_skipped']:,}", when(r["started_at"]), f"{took:.1f}s" if took is not None else "—")
-    out.print(runs if st["runs"] else "no runs logged yet")
+    out.print(fit(runs, out) if st["runs"] else "no runs logged yet")
     if st["runs"]:
         out.print("[dim]skipped: records not landed (no usable LEAID, another year, an unknown state); "
                   "status skipped: nothing to fetch.[/]")
@@ -358,7 +620,7 @@ def render_status(st: dict, jobs: list[dict] | None, cron_note: str | None, out:
     for r in st["coverage"]:
         cov.add_row(r["metric"], _year(r.get("value_year")), f"{r['with_value']:,}", f"{r['with_tier']:,}",
                     f"{r['with_trend']:,}")
-    out.print(cov)
+    out.print(fit(cov, out))
     if cron_note:
         out.print(f"pg_cron: {cron_note}")
     for j in jobs or []:
