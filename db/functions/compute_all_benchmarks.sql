@@ -115,13 +115,7 @@ BEGIN
     CREATE TEMPORARY TABLE benchmarks_district_values ON COMMIT DROP AS
         SELECT * FROM public._benchmarks_trend_values();
     -- the years the trends compare ([B, Y] per metric, left by the helper): rewritten only when they change
-    UPDATE public.benchmark_metrics bm
-       SET trend_base_year = (y.years ->> 0)::smallint, trend_end_year = (y.years ->> 1)::smallint,
-           updated_at = now()
-      FROM jsonb_each(current_setting('district_benchmarks.trend_years')::jsonb) y(metric, years)
-     WHERE bm.metric = y.metric
-       AND (bm.trend_base_year, bm.trend_end_year)
-           IS DISTINCT FROM ((y.years ->> 0)::smallint, (y.years ->> 1)::smallint);
+    PERFORM public._benchmarks_store_trend_years();
     SELECT coalesce(sum(t.out_of_range), 0) INTO v_step_oor FROM pg_temp.benchmarks_district_values t;
     v_out_of_range := v_out_of_range + v_step_oor;
     v_trends_ms := round((extract(epoch FROM clock_timestamp() - v_step_started) * 1000)::numeric, 1);

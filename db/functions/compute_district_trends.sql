@@ -47,13 +47,7 @@ BEGIN
       INTO v_rows_changed, v_out_of_range;
 
     -- the years the trends compare ([B, Y] per metric, left by the helper): rewritten only when they change
-    UPDATE public.benchmark_metrics bm
-       SET trend_base_year = (y.years ->> 0)::smallint, trend_end_year = (y.years ->> 1)::smallint,
-           updated_at = now()
-      FROM jsonb_each(current_setting('district_benchmarks.trend_years')::jsonb) y(metric, years)
-     WHERE bm.metric = y.metric
-       AND (bm.trend_base_year, bm.trend_end_year)
-           IS DISTINCT FROM ((y.years ->> 0)::smallint, (y.years ->> 1)::smallint);
+    PERFORM public._benchmarks_store_trend_years();
 
     PERFORM set_config('district_benchmarks.out_of_range', v_out_of_range::text, true);
     RETURN v_rows_changed;

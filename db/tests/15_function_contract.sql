@@ -1,6 +1,6 @@
 -- The function set's contract: who may execute what, SECURITY DEFINER, volatility, pinned search_path.
 BEGIN;
-SELECT plan(70);
+SELECT plan(73);
 
 DELETE FROM data_refresh_logs;
 
@@ -54,14 +54,15 @@ SELECT is((SELECT substr(c, length('search_path=') + 1)
   FROM (VALUES ('compute_current_values()'), ('compute_state_averages()'), ('compute_district_trends()'),
                ('compute_deltas_quartiles()'), ('compute_peer_groups()'), ('compute_all_benchmarks(boolean)'),
                ('benchmarks_version()'), ('_benchmarks_trend_values()'), ('_benchmarks_delta_values()'),
-               ('_benchmarks_peer_values()'), ('_benchmarks_peers_written()')) fn(sig);
+               ('_benchmarks_peer_values()'), ('_benchmarks_peers_written()'),
+               ('_benchmarks_store_trend_years()')) fn(sig);
 SELECT is((SELECT array_agg(p.proname::text ORDER BY p.proname) FROM pg_proc p
             WHERE p.pronamespace = 'public'::regnamespace AND p.proname ~ '^_?(compute|benchmarks)_'
               AND NOT ('search_path=pg_catalog, pg_temp' = ANY (coalesce(p.proconfig, '{}')))),
           NULL, 'every function of the set pins search_path = pg_catalog, pg_temp');
 SELECT is((SELECT count(*)::int FROM pg_proc p WHERE p.pronamespace = 'public'::regnamespace
-            AND p.proname ~ '^_?(compute|benchmarks)_'), 11,
-          'the function set is the 11 documented functions (no stray overloads)');
+            AND p.proname ~ '^_?(compute|benchmarks)_'), 12,
+          'the function set is the 12 documented functions (no stray overloads)');
 
 -- the API is the seven compute_* / benchmarks_version functions; everything else is an internal helper whose
 -- name starts with an underscore; the helpers' names before 1.1.4 are gone, and so is the advisory-lock key
@@ -72,8 +73,9 @@ SELECT is((SELECT array_agg(p.proname::text ORDER BY p.proname) FROM pg_proc p
                                     'compute_deltas_quartiles', 'compute_peer_groups', 'compute_all_benchmarks',
                                     'benchmarks_version')),
           ARRAY['_benchmarks_delta_values', '_benchmarks_peer_values', '_benchmarks_peers_written',
-                '_benchmarks_trend_values'],
-          'the functions outside the API are the three value helpers and the district_peers trigger function, each '
+                '_benchmarks_store_trend_years', '_benchmarks_trend_values'],
+          'the functions outside the API are the three value helpers, the trend years'' store and the district_peers '
+          'trigger function, each '
           'named with a leading underscore');
 SELECT hasnt_function('public', f, f || '() no longer exists')
   FROM (VALUES ('benchmarks_trend_values'), ('benchmarks_delta_values'), ('benchmarks_lock_key'),
@@ -83,7 +85,7 @@ SELECT is(benchmarks_version(), '1.3.0', 'benchmarks_version() is 1.3.0');
 -- the internal value functions (shared by a step and compute_all_benchmarks) are not callable from outside
 SELECT function_privs_are('public', f, ARRAY[]::name[], r, ARRAY[]::text[], f || ': ' || r || ' may not execute it')
   FROM (VALUES ('_benchmarks_trend_values'), ('_benchmarks_delta_values'), ('_benchmarks_peer_values'),
-               ('_benchmarks_peers_written')) fn(f),
+               ('_benchmarks_peers_written'), ('_benchmarks_store_trend_years')) fn(f),
        (VALUES ('district_benchmarks_operator'), ('dbench_test_nobody')) rl(r);
 SELECT throws_ok($$SELECT pg_temp.as_role('district_benchmarks_operator', 'SELECT count(*) FROM _benchmarks_trend_values()')$$,
                  '42501', NULL, 'the operator cannot call an internal value function directly');
