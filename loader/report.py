@@ -200,13 +200,16 @@ def state_summary(conn) -> list[dict]:
 
 
 # The last run of each source (and of compute_benchmarks), newest first. A run still 'running' whose process is gone
-# was interrupted (killed, or its connection lost). A loader step's records_failed counts the records it skipped
+# was interrupted (killed, or its connection lost); so was one the loader logged as failed because Ctrl-C or SIGTERM
+# stopped it (the log's status has no such value). A loader step's records_failed counts the records it skipped
 # (unusable, or of an unknown state), not failures.
 RUNS = """
 SELECT l.id, l.data_source,
        CASE WHEN l.status = 'running' AND NOT EXISTS (
                 SELECT 1 FROM pg_stat_activity a
                  WHERE a.pid = (l.details ->> 'pid')::int AND a.backend_start <= l.started_at)
+            THEN 'interrupted'
+            WHEN l.status = 'failed' AND l.error_message LIKE 'interrupted (%'
             THEN 'interrupted' ELSE l.status END AS status,
        l.records_updated, l.records_failed AS records_skipped, l.started_at, l.completed_at, l.error_message
   FROM (SELECT DISTINCT ON (data_source) * FROM data_refresh_logs

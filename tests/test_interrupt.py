@@ -15,6 +15,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from loader.report import run_status
 from tests.fake_api import FakeApi
 from tests.synthetic import World
 from tests.test_ingest import ingest
@@ -81,6 +82,9 @@ def test_ctrl_c_stops_at_once_keeps_what_landed_and_a_rerun_resumes(dsn, api):
     logs = dict(rows(dsn, "SELECT data_source, status || ': ' || coalesce(error_message, '') FROM data_refresh_logs"))
     assert logs.pop("ccd_directory") == "success: "
     assert logs and all(v.startswith("failed: interrupted") for v in logs.values()), logs
+    with psycopg.connect(dsn) as conn:                           # `status` calls them interrupted, not failed
+        shown = {r["data_source"]: r["status"] for r in run_status(conn)["runs"]}
+    assert shown.pop("ccd_directory") == "success" and set(shown.values()) == {"interrupted"}, shown
 
     api.faults.clear()
     api.release.set()
