@@ -604,7 +604,7 @@ def render_status(st: dict, jobs: list[dict] | None, cron_note: str | None, out:
     out.print(f"[bold]{st['districts']:,}[/] districts")
     runs = Table(title="Last run of each source", show_edge=False)
     for c in ("id", "source", "status", "updated", "skipped", "started", "took"):
-        runs.add_column(c)
+        runs.add_column(c, justify="right" if c in ("id", "updated", "skipped", "took") else "left")
     for r in st["runs"]:
         took = (r["completed_at"] - r["started_at"]).total_seconds() if r["completed_at"] else None
         status = r["status"] if r["status"] in ("success", "skipped") else f"[red]{r['status']}[/]"
