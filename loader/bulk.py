@@ -41,6 +41,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import gzip
+import io
 import json
 import os
 import re
@@ -49,6 +50,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote, urljoin, urlsplit
@@ -59,11 +61,14 @@ import requests
 from .api import MAX_REDIRECTS, ApiClient, ApiError, Page, TransientError
 from .errors import UserError
 from .rawstore import DirClient, SavingClient, chain_dir, page_file
-from .sources import SOURCES, Endpoint, catalogue_years, fallback_years, format_years
+from .sources import SOURCES, Endpoint, Source, catalogue_years, fallback_years, format_years
 
 PAGE_RECORDS = 10_000             # records per converted page (the API's own page size)
 BUFFER_BYTES = 16 * 2**20         # encoded records waiting in partitions before the largest are written out
 DOWNLOAD_CHUNK = 2**20
+BULK_WORKERS = 4                  # files downloaded (and converted) at once
+CHUNK_CHARS = 2**20               # a CSV file is read this many characters at a time (to the end of a record)
+MAX_CHUNK_CHARS = 64 * 2**20      # ... or more while no record ends: a longer one is handed on cut
 MAX_FILE_BYTES = 64 * 2**30       # a download larger than this is refused (the largest real file is a few GB)
 CSV_SUFFIX = ".csv"
 # Fields the API sends as strings: kept as text (a leaid keeps its leading zero; a name that looks like a number
@@ -410,18 +415,18 @@ class PageWriter:
 
 @dataclass
 class ConvertStats:
-    rows: int = 0                 # data rows read
+    rows: int = 0                 # lines read (data rows, about)
     kept: int = 0                 # rows written as records
-    other_years: int = 0
-    other_states: int = 0
-    breakdown: int = 0            # subgroup rows (a breakdown or filter column not 99)
-    malformed: int = 0            # rows with another number of columns than the header, or no year / fips
-    years_seen: set[int] = field(default_factory=set)
+    malformed: int = 0            # candidate rows with another number of columns than the header, or no year/fips
+
+    @property
+    def dropped(self) -> int:
+        """Rows of other years, other states or another breakdown (not the route's)."""
+        return self.rows - self.kept - self.malformed
 
     def add(self, other: ConvertStats) -> None:
-        for k in ("rows", "kept", "other_years", "other_states", "breakdown", "malformed"):
+        for k in ("rows", "kept", "malformed"):
             setattr(self, k, getattr(self, k) + getattr(other, k))
-        self.years_seen |= other.years_seen
 
 
 def csv_value(text: str):
@@ -452,17 +457,93 @@ def _code(text: str) -> int | None:
     return None
 
 
+class _Codes(dict):
+    """raw cell -> _code(cell), remembered (a column of codes has few distinct spellings; bounded all the same)."""
+
+    def __missing__(self, raw: str) -> int | None:
+        code = _code(raw)
+        if len(self) < 10_000:
+            self[raw] = code
+        return code
+
+
+def _record_end(text: str) -> int:
+    """The index just past the last newline of `text` that ends a record (one outside quotes: an even number
+    of quote characters before it), or -1."""
+    end = text.rfind("\n")
+    if end < 0 or '"' not in text:
+        return end + 1 if end >= 0 else -1
+    quotes = text.count('"', 0, end)
+    while quotes % 2:
+        prev = text.rfind("\n", 0, end)
+        if prev < 0:
+            return -1
+        quotes -= text.count('"', prev, end)
+        end = prev
+    return end + 1
+
+
+def _chunks(fh) -> Iterator[str]:
+    """The rest of the text file `fh` in pieces of about CHUNK_CHARS characters, each ending at the end of a
+    record (a quoted field may hold a newline). A record longer than MAX_CHUNK_CHARS is passed on cut, for the
+    csv module to judge: memory stays bounded whatever the file."""
+    carry = ""
+    while True:
+        text = fh.read(CHUNK_CHARS)
+        if not text:
+            if carry:
+                yield carry
+            return
+        buf = carry + text if carry else text
+        cut = _record_end(buf)
+        if cut < 0:
+            if len(buf) < MAX_CHUNK_CHARS:
+                carry = buf
+                continue
+            cut = len(buf)
+        yield buf[:cut]
+        carry = buf[cut:]
+
+
+def _value_pattern(values: list[int | str]) -> str:
+    """A regex of a cell holding one of `values`: codes written as integers (leading zeros allowed), maybe
+    with a decimal point and zeros, maybe padded with spaces; text as it is."""
+    codes = sorted({str(v) for v in values if isinstance(v, int)}, key=lambda v: (-len(v), v))
+    texts = [re.escape(v) for v in values if isinstance(v, str)]
+    alts = ([f"0*(?:{'|'.join(codes)})(?:\\.0*)?"] if codes else []) + texts
+    return f" *(?:{'|'.join(alts)}) *"
+
+
+def _line_pattern(conditions: dict[int, list]) -> re.Pattern:
+    """A regex matching, in a chunk of lines without quotes, each whole line whose cell i holds one of
+    conditions[i] (cells split at commas). A line it misses is not one of the route's rows; a line it matches
+    is checked again in full."""
+    parts, col = ["^"], 0
+    for i in sorted(conditions):
+        if i > col:
+            parts.append(f"(?:[^,\\n]*,){{{i - col}}}")
+        parts.append(_value_pattern(conditions[i]) + "(?:,|(?=\\r?$))")
+        col = i + 1
+    parts.append("[^\\n]*")
+    return re.compile("".join(parts), re.MULTILINE)
+
+
 def convert_csv(path: Path, endpoint: Endpoint, years: set[int], states: set[int] | None,
-                writer: PageWriter) -> ConvertStats:
+                writer: PageWriter, stop: threading.Event | None = None) -> ConvertStats:
     """One streaming pass over a CSV file: the rows the endpoint's route would return for `years` and `states`
     (None: every state) become records in `writer`'s pages. ApiError when the file cannot be read as the
-    endpoint's CSV."""
+    endpoint's CSV.
+
+    Most of a file is rows that are dropped (other years and states, subgroups: 25 of 26 rows of a CRDC file),
+    so those are dropped before they are parsed: the file is read in chunks that end at a record's end, and in
+    a chunk without quote characters a regex picks the lines whose year, state and breakdown cells (at their
+    columns) can be the route's; only those are split into cells and checked in full. A chunk with quotes goes
+    through the csv module whole. Either way a kept row is judged by the same full check."""
     stats = ConvertStats()
     encode = msgspec.json.Encoder().encode
     try:
         with open(path, newline="", encoding="utf-8-sig", errors="replace") as fh:
-            reader = csv.reader(fh)
-            header = next(reader, None)
+            header = next(csv.reader(fh), None)
             if not header:
                 raise ApiError(f"{path.name} is empty")
             cols = {h.strip().lower(): i for i, h in enumerate(header)}
@@ -473,52 +554,53 @@ def convert_csv(path: Path, endpoint: Endpoint, years: set[int], states: set[int
             # The route's rows: every breakdown column and filter it has at 99 (or the filter's value).
             wanted = {c: "99" for c in endpoint.breakdown}
             wanted.update(endpoint.filters)
-            checks = [(cols[c], v, _code(v)) for c, v in wanted.items() if c in cols]
+            checks = [(cols[c], _code(v), v) for c, v in wanted.items() if c in cols]
             fields = [(name, cols[name], _text_value if name in TEXT_FIELDS else csv_value)
                       for name in endpoint.fields if name in cols and name not in ("year", "fips")]
-            year_of: dict[str, int | None] = {}
-            fips_of: dict[str, int | None] = {}
-            for row in reader:
-                stats.rows += 1
+            conditions: dict[int, list] = {iy: sorted(years)}
+            if states is not None:
+                conditions[ifips] = sorted(states)
+            for i, code, raw in checks:
+                conditions.setdefault(i, [code if code is not None else raw])
+            candidates = _line_pattern(conditions).finditer
+            codes = _Codes()
+            add = writer.add
+
+            def take(row: list[str]) -> None:
                 if len(row) != width:
                     if not any(row):
                         stats.rows -= 1              # a blank line
-                        continue
+                    else:
+                        stats.malformed += 1
+                    return
+                year = codes[row[iy]]
+                fips = codes[row[ifips]]
+                if year is None or fips is None or fips <= 0:
                     stats.malformed += 1
-                    continue
-                raw = row[iy]
-                year = year_of.get(raw, -1)
-                if year == -1:
-                    year = _code(raw)
-                    if len(year_of) < 1000:
-                        year_of[raw] = year
-                if year is None:
-                    stats.malformed += 1
-                    continue
-                stats.years_seen.add(year)
-                if year not in years:
-                    stats.other_years += 1
-                    continue
-                raw = row[ifips]
-                fips = fips_of.get(raw, -1)
-                if fips == -1:
-                    fips = _code(raw)
-                    if len(fips_of) < 1000:
-                        fips_of[raw] = fips
-                if fips is None or fips <= 0:
-                    stats.malformed += 1
-                    continue
-                if states is not None and fips not in states:
-                    stats.other_states += 1
-                    continue
-                if checks and not all(row[i] == v or _code(row[i]) == code for i, v, code in checks):
-                    stats.breakdown += 1
-                    continue
+                    return
+                if year not in years or (states is not None and fips not in states):
+                    return
+                for i, code, raw in checks:
+                    if row[i] != raw and codes[row[i]] != code:
+                        return
                 record = {name: conv(row[i]) for name, i, conv in fields}
                 record["year"] = year
                 record["fips"] = fips
-                writer.add(year, fips, encode(record))
+                add(year, fips, encode(record))
                 stats.kept += 1
+
+            for chunk in _chunks(fh):
+                if stop is not None and stop.is_set():
+                    raise ApiError(f"conversion of {path.name} stopped: the run is ending")
+                if '"' in chunk or chunk.count("\r") != chunk.count("\r\n"):   # quotes, lone CRs: the csv module
+                    for row in csv.reader(io.StringIO(chunk, newline="")):
+                        stats.rows += 1
+                        take(row)
+                    continue
+                stats.rows += chunk.count("\n") + (not chunk.endswith("\n"))
+                for m in candidates(chunk):
+                    line = m.group()
+                    take(line[:-1].split(",") if line.endswith("\r") else line.split(","))
     except csv.Error as exc:
         raise ApiError(f"{path.name}: not readable as CSV near row {stats.rows + 1:,}: {exc}") from None
     except OSError as exc:
@@ -529,16 +611,29 @@ def convert_csv(path: Path, endpoint: Endpoint, years: set[int], states: set[int
 # ------------------------------------------------------------------------------------------------ the client
 
 @dataclass
-class _EndpointPlan:
+class _Unit:
+    """Files converted together into one endpoint's pages: a file of one year, or the endpoint's files of
+    several years (whose rows of a year and state may be spread over them)."""
+
     endpoint: Endpoint
-    files: list[tuple[BulkFile, set[int]]] = field(default_factory=list)
-    csv_years: set[int] = field(default_factory=set)    # years read from the files (the others: the API)
+    files: list[tuple[BulkFile, set[int]]]
+    years: set[int]
     lock: threading.Lock = field(default_factory=threading.Lock)
-    ready: bool = False
+    future: Future | None = None
     error: str | None = None
     written: set[tuple[int, int]] = field(default_factory=set)     # (year, fips) partitions with pages
     stats: ConvertStats = field(default_factory=ConvertStats)
     downloads: list[DownloadResult] = field(default_factory=list)
+
+
+@dataclass
+class _EndpointPlan:
+    endpoint: Endpoint
+    units: list[_Unit] = field(default_factory=list)
+    csv_years: set[int] = field(default_factory=set)    # years read from the files (the others: the API)
+
+    def unit(self, year: int) -> _Unit:
+        return next(u for u in self.units if year in u.years)
 
 
 class BulkClient:
@@ -570,6 +665,7 @@ class BulkClient:
         self._routes: dict[str, tuple[Endpoint, int]] = {}  # url path -> (endpoint, year)
         self.states: set[int] | None = None                # fips to keep (None: all)
         self._write_lock = threading.Lock()
+        self._pool = ThreadPoolExecutor(BULK_WORKERS, thread_name_prefix="bulk")
 
     @property
     def base_url(self) -> str:
@@ -627,10 +723,30 @@ class BulkClient:
             if missing:
                 self.from_api.append(f"{ep.key} {format_years(missing)}")
                 notes.append(f"{ep.key}: no CSV file for {format_years(missing)}; those years fetched from the API")
-            plan = self.plans[ep.key] = _EndpointPlan(ep, assigned, wanted - missing)
+            plan = self.plans[ep.key] = _EndpointPlan(ep, csv_years=wanted - missing)
+            several = [(f, ys) for f, ys in assigned if f.year is None]
+            if several:
+                plan.units.append(_Unit(ep, several, set().union(*(ys for _, ys in several))))
+            plan.units += [_Unit(ep, [(f, ys)], ys) for f, ys in assigned if f.year is not None]
             for y in plan.csv_years:
                 self._routes[ep.url_path(y)] = (ep, y)
         return notes
+
+    def prefetch(self, slices: list[tuple[Source, int, bool]]) -> None:
+        """Start downloading and converting, in the background, the files that the slices to fetch (source,
+        year, whether the CRDC denominator falls back) will read, in their order; at most BULK_WORKERS at once.
+        A slice whose file is not ready waits for it (pages())."""
+        for src, year, fallback in slices:
+            for ep in (src.endpoint,) if fallback else src.endpoints():
+                plan = self.plans.get(ep.key)
+                if plan is not None and year in plan.csv_years:
+                    self._start(plan.unit(year))
+
+    def _start(self, unit: _Unit) -> Future:
+        with unit.lock:
+            if unit.future is None:
+                unit.future = self._pool.submit(self._convert_unit, unit)
+            return unit.future
 
     # ---------------------------------------------------------------------------- pages
     def pages(self, path: str, params: list[tuple[str, str]] | None = None,
@@ -640,10 +756,10 @@ class BulkClient:
             yield from self.fallback.pages(path, params, fields, *args, **kwargs)
             return
         ep, year = route
-        plan = self._prepare(ep)
+        unit = self._ready(self.plans[ep.key].unit(year))
         fips = int(dict(params or []).get("fips", "0"))
         directory = chain_dir(self.root, path, params)
-        if (year, fips) not in plan.written:
+        if (year, fips) not in unit.written:
             # No row of this state in the file: the API's answer would be an empty page (saved as one).
             if not self._own_root:
                 self._save_empty(directory)
@@ -661,36 +777,27 @@ class BulkClient:
             shutil.rmtree(directory, ignore_errors=True)
             tmp.rename(directory)
 
-    def _prepare(self, ep: Endpoint) -> _EndpointPlan:
-        """Download and convert the endpoint's files, once per run (the first slice does it; the others wait).
-        ApiError, for every slice of the endpoint, when that failed."""
-        plan = self.plans[ep.key]
-        with plan.lock:
-            if plan.error:
-                raise ApiError(plan.error)
-            if not plan.ready:
-                try:
-                    self._convert(plan)
-                except ApiError as exc:
-                    plan.error = str(exc)
-                    raise
-                except OSError as exc:                   # the cache or the work directory: disk full, ...
-                    plan.error = f"{ep.key}: cannot convert its CSV files: {exc}"
-                    raise ApiError(plan.error) from None
-                plan.ready = True
-        return plan
+    def _ready(self, unit: _Unit) -> _Unit:
+        """The unit once its files are downloaded and converted (started now if prefetch() did not).
+        ApiError, for every slice that reads it, when that failed."""
+        self._start(unit).result()
+        if unit.error:
+            raise ApiError(unit.error)
+        return unit
 
-    def _convert(self, plan: _EndpointPlan) -> None:
-        ep = plan.endpoint
-        staging = self.root / f".bulk-{ep.key}-{os.getpid()}"
+    def _convert_unit(self, unit: _Unit) -> None:
+        """Download the unit's files and convert them into pages under the root (a background task: failures
+        are kept in unit.error)."""
+        ep = unit.endpoint
+        staging = self.root / f".bulk-{ep.key}-{min(unit.years)}-{os.getpid()}"
         shutil.rmtree(staging, ignore_errors=True)
         try:
             writer = PageWriter(staging, ep, self.page_records, self.buffer_bytes,
                                 compresslevel=6 if not self._own_root else 1)
-            for f, years in plan.files:
+            for f, years in unit.files:
                 got = self.downloader.fetch(f)
-                plan.downloads.append(got)
-                plan.stats.add(convert_csv(got.path, ep, years, self.states, writer))
+                unit.downloads.append(got)
+                unit.stats.add(convert_csv(got.path, ep, years, self.states, writer, self.downloader.stop))
             counts = writer.finish()
             for (year, fips) in counts:
                 src = chain_dir(staging, ep.url_path(year), ep.params(str(fips)))
@@ -698,12 +805,19 @@ class BulkClient:
                 dst.parent.mkdir(parents=True, exist_ok=True)
                 shutil.rmtree(dst, ignore_errors=True)
                 src.rename(dst)
-            plan.written = set(counts)
+            unit.written = set(counts)
+        except ApiError as exc:
+            unit.error = str(exc)
+        except OSError as exc:                   # the cache or the work directory: disk full, ...
+            unit.error = f"{ep.key}: cannot convert its CSV files: {exc}"
+        except Exception as exc:  # noqa: BLE001 - reported to every slice of the unit, as an ApiError is
+            unit.error = f"{ep.key}: cannot convert its CSV files: {type(exc).__name__}: {exc}"
         finally:
             shutil.rmtree(staging, ignore_errors=True)
 
     def close(self) -> None:
         self.downloader.stop.set()
+        self._pool.shutdown(wait=True, cancel_futures=True)
         self.api.close()
         if self._own_root:
             shutil.rmtree(self.root, ignore_errors=True)

@@ -254,6 +254,8 @@ def plan_slices(conn, client, sources: list[str], years: list[int], fips_list: l
             notes.append(f"{name}: {rep.absent} slice(s) not in the directory; skipped")
     for name, fallback in fallback_years_of.items():
         notes.append(f"{name}: " + SOURCES[name].fallback_note.format(years=format_years(fallback)))
+    if hasattr(client, "prefetch"):             # --via csv: start on the files these slices read (loader/bulk.py)
+        client.prefetch([(sl.source, sl.key.year, sl.fallback_denominator) for sl in todo])
     return Plan(todo, reports, notes)
 
 

@@ -300,8 +300,7 @@ def test_conversion_keeps_the_routes_rows_only(tmp_path):
     writer = PageWriter(tmp_path / "out", EDFACTS_ASSESS)
     stats = convert_csv(path, EDFACTS_ASSESS, {2020}, {10}, writer)
     assert writer.finish() == {(2020, 10): 2}
-    assert (stats.rows, stats.kept, stats.breakdown, stats.other_years, stats.other_states, stats.malformed) == (
-        8, 2, 3, 1, 1, 1)
+    assert (stats.rows, stats.kept, stats.dropped) == (8, 2, 6)
     page = json.loads(gzip.decompress(
         (tmp_path / "out/school-districts/edfacts/assessments/2020/grade-99/fips=10/page-0001.json.gz").read_bytes()))
     assert page["count"] == 2 and page["next"] is None
@@ -321,7 +320,57 @@ def test_crdc_rows_of_another_breakdown_are_dropped(tmp_path):
                     "1,1,1000001,10,2021,1,99,99,99,100\n", encoding="utf-8")
     writer = PageWriter(tmp_path / "out", CRDC_ENROLLMENT)
     stats = convert_csv(path, CRDC_ENROLLMENT, {2021}, None, writer)
-    assert writer.finish() == {(2021, 10): 1} and stats.breakdown == 3
+    assert writer.finish() == {(2021, 10): 1} and stats.dropped == 3
+
+
+def _converted(root) -> dict[tuple[str, str], list[dict]]:
+    """Every converted page's records under root, by (year directory, state directory)."""
+    out: dict[tuple[str, str], list[dict]] = {}
+    for page in sorted(root.rglob("page-*.json.gz")):
+        key = (page.parent.parent.parent.parent.name, page.parent.name)
+        out.setdefault(key, []).extend(json.loads(gzip.decompress(page.read_bytes()))["results"])
+    return out
+
+
+@pytest.mark.parametrize("chunk", [64, 1000, bulk.CHUNK_CHARS])
+@pytest.mark.parametrize("newline", ["\n", "\r\n"])
+def test_conversion_keeps_what_the_csv_module_reads_whatever_the_chunks(tmp_path, monkeypatch, chunk, newline):
+    """Chunks without quotes are filtered by a regex before any row is split; chunks with quotes (a comma or a
+    newline inside a field) go through the csv module. Whatever the chunk size, line ending or spelling of a
+    code (099, 99.0, ' 99'), the rows kept are those a plain csv.reader pass keeps."""
+    monkeypatch.setattr(bulk, "CHUNK_CHARS", chunk)
+    rng = random.Random(5)
+    header = ["crdc_id", "ncessch", "leaid", "fips", "year", "race", "sex", "disability", "lep", "enrollment_crdc",
+              "notes"]
+    rows = []
+    for i in range(3000):
+        fips = rng.choice(["10", "6", "06", "41", "10.0"])
+        notes = rng.choice(["with, comma", 'with "quotes"', "two\nlines", "three\r\nlines\n"]) \
+            if rng.random() < 0.01 else rng.choice(["", ".", "plain"])
+        rows.append([f"{i:05d}", f"{i:05d}", f"{int(float(fips)):02d}{i % 50:05d}", fips,
+                     rng.choice(["2021", "2020", "2021.0", " 2021"]),
+                     rng.choice(["99", "99", "99", "1", "2", "099", "99.0", " 99", "9", "990", "199"]),
+                     rng.choice(["99", "99", "1", "99.", "2"]), rng.choice(["99"] * 5 + ["1"]), "99",
+                     rng.choice([str(rng.randrange(0, 500)), "", ".", "-3"]), notes])
+    path = tmp_path / "enr.csv"
+    with open(path, "w", newline="") as fh:
+        csv.writer(fh, lineterminator=newline).writerows([header] + rows)
+    writer = PageWriter(tmp_path / "out", CRDC_ENROLLMENT, page_records=100)
+    stats = convert_csv(path, CRDC_ENROLLMENT, {2021}, {10, 6}, writer)
+    counts = writer.finish()
+
+    expected: dict[tuple[int, int], list[str]] = {}
+    for row in rows:
+        year, fips = bulk._code(row[4]), bulk._code(row[3])
+        if year == 2021 and fips in (10, 6) and all(bulk._code(row[i]) == 99 for i in (5, 6, 7, 8)):
+            expected.setdefault((year, fips), []).append(row[0])
+    assert counts == {k: len(v) for k, v in expected.items()} and stats.kept == sum(counts.values()) > 100
+    got = _converted(tmp_path / "out")
+    assert {k: [r["crdc_id"] for r in recs] for k, recs in got.items()} == {
+        (str(y), f"fips={f}&race=99&sex=99"): ids for (y, f), ids in expected.items()}
+    assert all(r["year"] == 2021 and r["race"] == 99 and set(r) == set(CRDC_ENROLLMENT.fields) - {"homeless"}
+               for recs in got.values() for r in recs)
+    assert stats.rows == 3000 and stats.malformed == 0
 
 
 @pytest.mark.parametrize("text, value", [
