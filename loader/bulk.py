@@ -43,14 +43,15 @@ import csv
 import gzip
 import io
 import json
+import multiprocessing
 import os
 import re
 import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote, urljoin, urlsplit
@@ -67,7 +68,7 @@ PAGE_RECORDS = 10_000             # records per converted page (the API's own pa
 BUFFER_BYTES = 16 * 2**20         # encoded records waiting in partitions before the largest are written out
 DOWNLOAD_CHUNK = 2**20
 BULK_WORKERS = 4                  # files downloaded (and converted) at once
-CHUNK_CHARS = 2**20               # a CSV file is read this many characters at a time (to the end of a record)
+CHUNK_CHARS = 2**18               # a CSV file is read this many characters at a time (to the end of a record)
 MAX_CHUNK_CHARS = 64 * 2**20      # ... or more while no record ends: a longer one is handed on cut
 MAX_FILE_BYTES = 64 * 2**30       # a download larger than this is refused (the largest real file is a few GB)
 CSV_SUFFIX = ".csv"
@@ -432,6 +433,8 @@ class ConvertStats:
 def csv_value(text: str):
     """A CSV cell as the API's JSON would have it: "" and "." are null, integers and decimals are numbers,
     anything else stays text (the cleaning judges it)."""
+    if text.isdigit() and text.isascii():          # most cells: a plain count
+        return int(text)
     if text in _MISSING:
         return None
     s = text.strip()
@@ -495,50 +498,44 @@ def _chunks(fh) -> Iterator[str]:
                 yield carry
             return
         buf = carry + text if carry else text
+        text = carry = ""
         cut = _record_end(buf)
         if cut < 0:
             if len(buf) < MAX_CHUNK_CHARS:
                 carry = buf
                 continue
             cut = len(buf)
-        yield buf[:cut]
-        carry = buf[cut:]
+        chunk, carry = (buf, "") if cut == len(buf) else (buf[:cut], buf[cut:])
+        buf = ""                            # only the chunk and the carry are held while the chunk is read
+        yield chunk
 
 
-def _value_pattern(values: list[int | str]) -> str:
-    """A regex of a cell holding one of `values`: codes written as integers (leading zeros allowed), maybe
-    with a decimal point and zeros, maybe padded with spaces; text as it is."""
-    codes = sorted({str(v) for v in values if isinstance(v, int)}, key=lambda v: (-len(v), v))
-    texts = [re.escape(v) for v in values if isinstance(v, str)]
-    alts = ([f"0*(?:{'|'.join(codes)})(?:\\.0*)?"] if codes else []) + texts
-    return f" *(?:{'|'.join(alts)}) *"
+class _Accepts(dict):
+    """raw cell -> whether it is one of `raws` or its code one of `codes` (remembered; bounded)."""
 
+    def __init__(self, codes: set[int], raws: frozenset[str] = frozenset()):
+        super().__init__()
+        self.codes, self.raws = codes, raws
 
-def _line_pattern(conditions: dict[int, list]) -> re.Pattern:
-    """A regex matching, in a chunk of lines without quotes, each whole line whose cell i holds one of
-    conditions[i] (cells split at commas). A line it misses is not one of the route's rows; a line it matches
-    is checked again in full."""
-    parts, col = ["^"], 0
-    for i in sorted(conditions):
-        if i > col:
-            parts.append(f"(?:[^,\\n]*,){{{i - col}}}")
-        parts.append(_value_pattern(conditions[i]) + "(?:,|(?=\\r?$))")
-        col = i + 1
-    parts.append("[^\\n]*")
-    return re.compile("".join(parts), re.MULTILINE)
+    def __missing__(self, raw: str) -> bool:
+        ok = raw in self.raws or _code(raw) in self.codes
+        if len(self) < 10_000:
+            self[raw] = ok
+        return ok
 
 
 def convert_csv(path: Path, endpoint: Endpoint, years: set[int], states: set[int] | None,
-                writer: PageWriter, stop: threading.Event | None = None) -> ConvertStats:
+                writer: PageWriter, stopped: Callable[[], bool] | None = None) -> ConvertStats:
     """One streaming pass over a CSV file: the rows the endpoint's route would return for `years` and `states`
     (None: every state) become records in `writer`'s pages. ApiError when the file cannot be read as the
     endpoint's CSV.
 
     Most of a file is rows that are dropped (other years and states, subgroups: 25 of 26 rows of a CRDC file),
-    so those are dropped before they are parsed: the file is read in chunks that end at a record's end, and in
-    a chunk without quote characters a regex picks the lines whose year, state and breakdown cells (at their
-    columns) can be the route's; only those are split into cells and checked in full. A chunk with quotes goes
-    through the csv module whole. Either way a kept row is judged by the same full check."""
+    so those are dropped before they are converted. The file is read in chunks that end at a record's end. In a
+    chunk without quote characters each line is split at commas only as far as the first test reads (a
+    breakdown column, else the year), then as far as the last (breakdown columns, year, state), and only a
+    line that passes them all is split as far as the fields the route has. A chunk with quotes goes through the
+    csv module. Either way a kept row is judged by the same full check."""
     stats = ConvertStats()
     encode = msgspec.json.Encoder().encode
     try:
@@ -557,16 +554,19 @@ def convert_csv(path: Path, endpoint: Endpoint, years: set[int], states: set[int
             checks = [(cols[c], _code(v), v) for c, v in wanted.items() if c in cols]
             fields = [(name, cols[name], _text_value if name in TEXT_FIELDS else csv_value)
                       for name in endpoint.fields if name in cols and name not in ("year", "fips")]
-            conditions: dict[int, list] = {iy: sorted(years)}
+            # The cheap first test of a quote-free line: (column, accepts) in the order most rows fail them.
+            tests = [(i, _Accepts({code} if code is not None else set(), frozenset({raw}))) for i, code, raw in checks]
+            tests.append((iy, _Accepts(set(years))))
             if states is not None:
-                conditions[ifips] = sorted(states)
-            for i, code, raw in checks:
-                conditions.setdefault(i, [code if code is not None else raw])
-            candidates = _line_pattern(conditions).finditer
+                tests.append((ifips, _Accepts(set(states))))
+            last = max(i for i, _ in tests)
+            first, first_accepts = tests[0]
+            need = max([iy, ifips] + [i for i, _c, _r in checks] + [i for _n, i, _c in fields])
             codes = _Codes()
             add = writer.add
 
             def take(row: list[str]) -> None:
+                """Judge and convert a row (all its cells)."""
                 if len(row) != width:
                     if not any(row):
                         stats.rows -= 1              # a blank line
@@ -583,6 +583,17 @@ def convert_csv(path: Path, endpoint: Endpoint, years: set[int], states: set[int
                 for i, code, raw in checks:
                     if row[i] != raw and codes[row[i]] != code:
                         return
+                keep(row, year, fips)
+
+            def passed(row: list[str]) -> None:
+                """Convert a row of the right width that passed `tests` (cells at least up to column `need`)."""
+                fips = codes[row[ifips]]
+                if fips is None or fips <= 0:
+                    stats.malformed += 1
+                    return
+                keep(row, codes[row[iy]], fips)
+
+            def keep(row: list[str], year: int, fips: int) -> None:
                 record = {name: conv(row[i]) for name, i, conv in fields}
                 record["year"] = year
                 record["fips"] = fips
@@ -590,22 +601,54 @@ def convert_csv(path: Path, endpoint: Endpoint, years: set[int], states: set[int
                 stats.kept += 1
 
             for chunk in _chunks(fh):
-                if stop is not None and stop.is_set():
+                if stopped is not None and stopped():
                     raise ApiError(f"conversion of {path.name} stopped: the run is ending")
-                if '"' in chunk or chunk.count("\r") != chunk.count("\r\n"):   # quotes, lone CRs: the csv module
+                if '"' in chunk or ("\r" in chunk and chunk.count("\r") != chunk.count("\r\n")):   # the csv module
                     for row in csv.reader(io.StringIO(chunk, newline="")):
                         stats.rows += 1
                         take(row)
                     continue
-                stats.rows += chunk.count("\n") + (not chunk.endswith("\n"))
-                for m in candidates(chunk):
-                    line = m.group()
-                    take(line[:-1].split(",") if line.endswith("\r") else line.split(","))
+                lines = chunk.split("\n")
+                if not lines[-1]:
+                    lines.pop()
+                stats.rows += len(lines)
+                for line in lines:
+                    cells = line.split(",", first + 1)        # as far as the first test reads: most fail it
+                    if len(cells) > first and not first_accepts[cells[first]]:
+                        continue
+                    cells = line.split(",", last + 1)
+                    if len(cells) <= last:
+                        take(line.rstrip("\r").split(","))     # too short: judged (and counted) in full
+                        continue
+                    for i, accepts in tests:
+                        if not accepts[cells[i]]:
+                            break
+                    else:
+                        if line.endswith("\r"):
+                            line = line[:-1]
+                        if line.count(",") == width - 1:
+                            passed(line.split(",", need + 1))
+                        else:
+                            take(line.split(","))
     except csv.Error as exc:
         raise ApiError(f"{path.name}: not readable as CSV near row {stats.rows + 1:,}: {exc}") from None
     except OSError as exc:
         raise ApiError(f"cannot read {path}: {exc}") from None
     return stats
+
+
+def convert_files(files: list[tuple[str, list[int]]], endpoint_key: str, states: list[int] | None,
+                  staging: str, page_records: int, buffer_bytes: int, compresslevel: int,
+                  stop_file: str) -> tuple[dict[tuple[int, int], int], ConvertStats]:
+    """Convert an endpoint's files ((path, years) each) into pages under `staging` (run in a converter process:
+    BulkClient). Stops when `stop_file` exists. -> ((year, fips): records, stats)."""
+    endpoint = next(ep for src in SOURCES.values() for ep in src.endpoints() if ep.key == endpoint_key)
+    writer = PageWriter(Path(staging), endpoint, page_records, buffer_bytes, compresslevel=compresslevel)
+    stats = ConvertStats()
+    for path, years in files:
+        stats.add(convert_csv(Path(path), endpoint, set(years), None if states is None else set(states), writer,
+                              lambda: os.path.exists(stop_file)))
+    return writer.finish(), stats
 
 
 # ------------------------------------------------------------------------------------------------ the client
@@ -659,13 +702,16 @@ class BulkClient:
         except OSError as exc:
             raise UserError(f"cannot use {self.cache_dir}: {exc.strerror or exc}", option="--cache-dir") from None
         self.downloader = Downloader(api, self.cache_dir)
+        self._pages = DirClient(self.root)                  # the converted pages
         self.plans: dict[str, _EndpointPlan] = {}          # endpoint key -> its files (only endpoints with some)
         self.from_api: list[str] = []                      # endpoint keys (or "key year") fetched from the API
         self.notes: list[str] = []
         self._routes: dict[str, tuple[Endpoint, int]] = {}  # url path -> (endpoint, year)
         self.states: set[int] | None = None                # fips to keep (None: all)
         self._write_lock = threading.Lock()
-        self._pool = ThreadPoolExecutor(BULK_WORKERS, thread_name_prefix="bulk")
+        self._pool = ThreadPoolExecutor(BULK_WORKERS, thread_name_prefix="bulk")   # downloads, then conversions
+        self._procs: ProcessPoolExecutor | None = None
+        self._stop_file = self.cache_dir / f".stop-{os.getpid()}-{id(self):x}"
 
     @property
     def base_url(self) -> str:
@@ -695,6 +741,7 @@ class BulkClient:
         if not ids:
             self.from_api.append("every endpoint")
             return ["no endpoint catalogue to find the endpoints' CSV files by; everything is fetched from the API"]
+        listings: dict[Endpoint, Future] = {}
         for ep in endpoints:
             wanted = set(years) & available.get(ep.key, set())
             if not wanted:
@@ -704,10 +751,11 @@ class BulkClient:
                 notes.append(f"{ep.key}: not in the endpoint catalogue, so no endpoint_id to list its CSV files "
                              f"by; fetched from the API")
                 continue
+            listings[ep] = self._pool.submit(self._listing, ids[ep.catalogue_route])   # all asked at once
+        for ep, listing in listings.items():
+            wanted = set(years) & available.get(ep.key, set())
             try:
-                results: list = []
-                for page in self.api.pages("api-downloads/", [("endpoint_id", str(ids[ep.catalogue_route]))]):
-                    results.extend(page.results)
+                results = listing.result()
             except ApiError as exc:
                 self.from_api.append(ep.key)
                 notes.append(f"{ep.key}: its list of CSV files is unavailable ({exc}); fetched from the API")
@@ -731,6 +779,13 @@ class BulkClient:
             for y in plan.csv_years:
                 self._routes[ep.url_path(y)] = (ep, y)
         return notes
+
+    def _listing(self, endpoint_id: int) -> list:
+        """The records of an endpoint's /api-downloads/ listing (all pages)."""
+        results: list = []
+        for page in self.api.pages("api-downloads/", [("endpoint_id", str(endpoint_id))]):
+            results.extend(page.results)
+        return results
 
     def prefetch(self, slices: list[tuple[Source, int, bool]]) -> None:
         """Start downloading and converting, in the background, the files that the slices to fetch (source,
@@ -765,7 +820,7 @@ class BulkClient:
                 self._save_empty(directory)
             yield Page(str(directory), 0, None, [], _EMPTY_PAGE)
             return
-        yield from DirClient(self.root).pages(path, params, fields)
+        yield from self._pages.pages(path, params, fields)
 
     def _save_empty(self, directory: Path) -> None:
         with self._write_lock:
@@ -786,19 +841,21 @@ class BulkClient:
         return unit
 
     def _convert_unit(self, unit: _Unit) -> None:
-        """Download the unit's files and convert them into pages under the root (a background task: failures
-        are kept in unit.error)."""
+        """Download the unit's files, then convert them into pages under the root in a converter process (a
+        background task: failures are kept in unit.error)."""
         ep = unit.endpoint
         staging = self.root / f".bulk-{ep.key}-{min(unit.years)}-{os.getpid()}"
         shutil.rmtree(staging, ignore_errors=True)
         try:
-            writer = PageWriter(staging, ep, self.page_records, self.buffer_bytes,
-                                compresslevel=6 if not self._own_root else 1)
+            files = []
             for f, years in unit.files:
                 got = self.downloader.fetch(f)
                 unit.downloads.append(got)
-                unit.stats.add(convert_csv(got.path, ep, years, self.states, writer, self.downloader.stop))
-            counts = writer.finish()
+                files.append((str(got.path), sorted(years)))
+            counts, stats = self._converters().submit(
+                convert_files, files, ep.key, None if self.states is None else sorted(self.states), str(staging),
+                self.page_records, self.buffer_bytes, 6 if not self._own_root else 0, str(self._stop_file)).result()
+            unit.stats.add(stats)
             for (year, fips) in counts:
                 src = chain_dir(staging, ep.url_path(year), ep.params(str(fips)))
                 dst = chain_dir(self.root, ep.url_path(year), ep.params(str(fips)))
@@ -815,9 +872,23 @@ class BulkClient:
         finally:
             shutil.rmtree(staging, ignore_errors=True)
 
+    def _converters(self) -> ProcessPoolExecutor:
+        """The converter processes, started on first use: converting is CPU work in Python, which threads of
+        one process cannot spread over cores, and the loader's own process is busy cleaning and landing."""
+        with self._write_lock:
+            if self._procs is None:
+                self._procs = ProcessPoolExecutor(min(BULK_WORKERS, os.cpu_count() or 1),
+                                                  mp_context=multiprocessing.get_context("spawn"))
+            return self._procs
+
     def close(self) -> None:
         self.downloader.stop.set()
+        with contextlib.suppress(OSError):
+            self._stop_file.touch()              # a conversion in progress gives up at its next chunk
         self._pool.shutdown(wait=True, cancel_futures=True)
+        if self._procs is not None:
+            self._procs.shutdown(wait=True, cancel_futures=True)
+        self._stop_file.unlink(missing_ok=True)
         self.api.close()
         if self._own_root:
             shutil.rmtree(self.root, ignore_errors=True)

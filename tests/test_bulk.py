@@ -300,7 +300,7 @@ def test_conversion_keeps_the_routes_rows_only(tmp_path):
     writer = PageWriter(tmp_path / "out", EDFACTS_ASSESS)
     stats = convert_csv(path, EDFACTS_ASSESS, {2020}, {10}, writer)
     assert writer.finish() == {(2020, 10): 2}
-    assert (stats.rows, stats.kept, stats.dropped) == (8, 2, 6)
+    assert (stats.rows, stats.kept, stats.malformed, stats.dropped) == (8, 2, 1, 5)
     page = json.loads(gzip.decompress(
         (tmp_path / "out/school-districts/edfacts/assessments/2020/grade-99/fips=10/page-0001.json.gz").read_bytes()))
     assert page["count"] == 2 and page["next"] is None
