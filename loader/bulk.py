@@ -67,7 +67,7 @@ from .sources import SOURCES, Endpoint, Source, catalogue_years, fallback_years,
 PAGE_RECORDS = 10_000             # records per converted page (the API's own page size)
 BUFFER_BYTES = 16 * 2**20         # encoded records waiting in partitions before the largest are written out
 DOWNLOAD_CHUNK = 2**20
-BULK_WORKERS = 4                  # files downloaded (and converted) at once
+BULK_WORKERS = 4                  # files downloaded at once (and most converter processes)
 CHUNK_CHARS = 2**18               # a CSV file is read this many characters at a time (to the end of a record)
 MAX_CHUNK_CHARS = 64 * 2**20      # ... or more while no record ends: a longer one is handed on cut
 MAX_FILE_BYTES = 64 * 2**30       # a download larger than this is refused (the largest real file is a few GB)
@@ -661,8 +661,8 @@ class _Unit:
     endpoint: Endpoint
     files: list[tuple[BulkFile, set[int]]]
     years: set[int]
-    lock: threading.Lock = field(default_factory=threading.Lock)
     future: Future | None = None
+    order: int = 0                        # its place among the units started (BulkClient._start)
     error: str | None = None
     written: set[tuple[int, int]] = field(default_factory=set)     # (year, fips) partitions with pages
     stats: ConvertStats = field(default_factory=ConvertStats)
@@ -709,7 +709,11 @@ class BulkClient:
         self._routes: dict[str, tuple[Endpoint, int]] = {}  # url path -> (endpoint, year)
         self.states: set[int] | None = None                # fips to keep (None: all)
         self._write_lock = threading.Lock()
-        self._pool = ThreadPoolExecutor(BULK_WORKERS, thread_name_prefix="bulk")   # downloads, then conversions
+        # One thread per unit being downloaded or converted (a download, then the wait for its conversion).
+        self._pool = ThreadPoolExecutor(4 * BULK_WORKERS, thread_name_prefix="bulk")
+        self._downloading = threading.BoundedSemaphore(BULK_WORKERS)
+        self._turn = threading.Condition()                 # whose conversion is queued next (_convert_unit)
+        self._units_started = self._next_turn = 0
         self._procs: ProcessPoolExecutor | None = None
         self._stop_file = self.cache_dir / f".stop-{os.getpid()}-{id(self):x}"
 
@@ -798,8 +802,10 @@ class BulkClient:
                     self._start(plan.unit(year))
 
     def _start(self, unit: _Unit) -> Future:
-        with unit.lock:
+        with self._turn:                  # turns are given in the order units are started
             if unit.future is None:
+                unit.order = self._units_started
+                self._units_started += 1
                 unit.future = self._pool.submit(self._convert_unit, unit)
             return unit.future
 
@@ -847,14 +853,31 @@ class BulkClient:
         staging = self.root / f".bulk-{ep.key}-{min(unit.years)}-{os.getpid()}"
         shutil.rmtree(staging, ignore_errors=True)
         try:
-            files = []
-            for f, years in unit.files:
-                got = self.downloader.fetch(f)
-                unit.downloads.append(got)
-                files.append((str(got.path), sorted(years)))
-            counts, stats = self._converters().submit(
-                convert_files, files, ep.key, None if self.states is None else sorted(self.states), str(staging),
-                self.page_records, self.buffer_bytes, 6 if not self._own_root else 0, str(self._stop_file)).result()
+            files, failed = [], None
+            try:
+                with self._downloading:             # at most BULK_WORKERS downloads at once
+                    for f, years in unit.files:
+                        got = self.downloader.fetch(f)
+                        unit.downloads.append(got)
+                        files.append((str(got.path), sorted(years)))
+            except Exception as exc:  # noqa: BLE001 - raised below, once this unit's turn has passed
+                failed = exc
+            # Conversions are queued in the order the units were started (the order the slices need them),
+            # whichever download ends first.
+            with self._turn:
+                self._turn.wait_for(lambda: self._next_turn == unit.order or self.downloader.stop.is_set())
+                if failed is None and self.downloader.stop.is_set():
+                    failed = ApiError(f"{ep.key}: the run is ending; its files are not converted")
+                if failed is None:
+                    converted = self._converters().submit(
+                        convert_files, files, ep.key, None if self.states is None else sorted(self.states),
+                        str(staging), self.page_records, self.buffer_bytes, 6 if not self._own_root else 0,
+                        str(self._stop_file))
+                self._next_turn += 1
+                self._turn.notify_all()
+            if failed is not None:
+                raise failed
+            counts, stats = converted.result()
             unit.stats.add(stats)
             for (year, fips) in counts:
                 src = chain_dir(staging, ep.url_path(year), ep.params(str(fips)))
@@ -883,6 +906,8 @@ class BulkClient:
 
     def close(self) -> None:
         self.downloader.stop.set()
+        with self._turn:
+            self._turn.notify_all()
         with contextlib.suppress(OSError):
             self._stop_file.touch()              # a conversion in progress gives up at its next chunk
         self._pool.shutdown(wait=True, cancel_futures=True)
