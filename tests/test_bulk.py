@@ -6,11 +6,13 @@ import csv
 import gzip
 import json
 import random
+import threading
 import tracemalloc
 
 import psycopg
 import pytest
 from click.testing import CliRunner
+from werkzeug import Response
 
 from loader import bulk
 from loader.bulk import BulkFile, PageWriter, assign_years, convert_csv, csv_value, file_year, parse_listing
@@ -118,6 +120,30 @@ def test_a_second_run_asks_conditionally_and_downloads_nothing(dsn, fake, tmp_pa
     fake.change("ccd_directory")                      # a new version of the file: downloaded whole again
     assert ingest(dsn, fake, *args, "--refresh", "--sources", "ccd_directory", cache=tmp_path).exit_code == 0
     assert [e["status"] for e in fake.file_log] == [200]
+
+
+@pytest.mark.parametrize("workers, ok", [(4, True), (1, False)])
+def test_files_are_downloaded_several_at_once(dsn, fake, tmp_path, monkeypatch, workers, ok):
+    """Each file's answer waits until a second file is being asked for too: only downloads that overlap get
+    through (with one at a time, the first waits in vain and its slices fail)."""
+    monkeypatch.setattr(bulk, "BULK_WORKERS", workers)
+    together = threading.Barrier(2, timeout=2)
+    serve_file = fake._file
+
+    def file_once_another_is_asked(request):
+        try:
+            together.wait()
+        except threading.BrokenBarrierError:
+            together.reset()
+            return Response("nobody else is downloading", status=404)
+        return serve_file(request)
+
+    monkeypatch.setattr(fake, "_file", file_once_another_is_asked)
+    r = ingest(dsn, fake, "--states", "DE", "--years", "2018-2019", "--sources", "edfacts_grad,ccd_finance,saipe",
+               "--via", "csv", "--retries", "0", cache=tmp_path)
+    assert (r.exit_code == 0) is ok, r.output
+    if ok:
+        assert len(fake.file_log) == 4        # grad-rates 2018 and 2019, finance and SAIPE (all years)
 
 
 def test_a_download_broken_off_resumes_with_range(dsn, other_dsn, fake, tmp_path):
