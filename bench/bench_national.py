@@ -68,7 +68,8 @@ LATENCY_RANGE = (0.1, 29.0)
 BYTES_PER_SECOND = 4e6      # per connection, before compression: an API response
 FILE_LATENCY = 0.2          # seconds before a bulk file's first byte, before compression
 FILE_BYTES_PER_SECOND = 20e6   # per connection, before compression: a bulk file (an assumption: see above)
-CHUNK = 256 * 1024
+CHUNK = 256 * 1024          # bytes written at a time: a page
+FILE_CHUNK = 2**20          # ... a bulk file
 
 
 def serve(compress: float, seed: int, years: list[int], states: list[int], warm_dir: Path | None, port_queue,
@@ -139,10 +140,12 @@ def serve(compress: float, seed: int, years: list[int], states: list[int], warm_
             body = resp.get_data()
             rate *= compress
 
+            chunk = FILE_CHUNK if is_file else CHUNK
+
             def throttled():
                 t0 = time.monotonic()
-                for i in range(0, len(body), CHUNK):
-                    part = body[i:i + CHUNK]
+                for i in range(0, len(body), chunk):
+                    part = body[i:i + chunk]
                     ahead = t0 + (i + len(part)) / rate - time.monotonic()
                     if ahead > 0:
                         time.sleep(ahead)

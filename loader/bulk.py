@@ -872,15 +872,19 @@ class BulkClient:
             # whichever download ends first.
             with self._turn:
                 self._turn.wait_for(lambda: self._next_turn == unit.order or self.downloader.stop.is_set())
-                if failed is None and self.downloader.stop.is_set():
-                    failed = ApiError(f"{ep.key}: the run is ending; its files are not converted")
-                if failed is None:
-                    converted = self._converters().submit(
-                        convert_files, files, ep.key, None if self.states is None else sorted(self.states),
-                        str(staging), self.page_records, self.buffer_bytes, 6 if not self._own_root else 0,
-                        str(self._stop_file))
-                self._next_turn += 1
-                self._turn.notify_all()
+                try:
+                    if failed is None and self.downloader.stop.is_set():
+                        failed = ApiError(f"{ep.key}: the run is ending; its files are not converted")
+                    if failed is None:
+                        converted = self._converters().submit(
+                            convert_files, files, ep.key, None if self.states is None else sorted(self.states),
+                            str(staging), self.page_records, self.buffer_bytes, 6 if not self._own_root else 0,
+                            str(self._stop_file))
+                except Exception as exc:  # noqa: BLE001 - no converter process (it could not start, ...)
+                    failed = exc
+                finally:                            # the next unit's turn, whatever happened to this one
+                    self._next_turn += 1
+                    self._turn.notify_all()
             if failed is not None:
                 raise failed
             counts, stats = converted.result()

@@ -146,6 +146,18 @@ def test_files_are_downloaded_several_at_once(dsn, fake, tmp_path, monkeypatch, 
         assert len(fake.file_log) == 4        # grad-rates 2018 and 2019, finance and SAIPE (all years)
 
 
+def test_when_no_converter_process_starts_the_slices_fail_and_nothing_waits_for_its_turn(dsn, fake, tmp_path,
+                                                                                       monkeypatch):
+    def no_processes(self):
+        raise RuntimeError("no converter process could start")
+
+    monkeypatch.setattr(bulk.BulkClient, "_converters", no_processes)
+    r = ingest(dsn, fake, "--states", "DE", "--years", "2018-2019", "--sources", "edfacts_grad,ccd_finance",
+               "--via", "csv", cache=tmp_path)
+    assert r.exit_code == 1
+    assert "cannot convert its CSV files: RuntimeError: no converter process could start" in r.output
+
+
 def test_a_download_broken_off_resumes_with_range(dsn, other_dsn, fake, tmp_path):
     args = ("--states", "DE,OR", "--years", "2021", "--sources", "crdc_absenteeism,ccd_directory")
     assert ingest(other_dsn, fake, *args).exit_code == 0               # the API's answer, to compare with
