@@ -50,10 +50,10 @@ BATCH_SLICES = 16
 BATCH_ROWS = 20_000
 BATCH_SECONDS = 5.0
 # Slices fetched at once. The real API answers in seconds (median ~1 s, mean ~2 s, up to ~29 s), and the loader
-# needs ~3 ms of CPU per page: the run's wait is about requests x mean latency / concurrency. 10 requests in
-# flight make a national refresh ~7 minutes of waiting without leaning hard on a shared public service
+# needs ~4 ms of CPU per page: the run's wait is about requests x mean latency / concurrency. 8 requests in
+# flight make a national refresh ~9 minutes of waiting without leaning hard on a shared public service
 # (docs/ingest.md, Concurrency).
-DEFAULT_CONCURRENCY = 10
+DEFAULT_CONCURRENCY = 8
 LAND_WORKERS = 2                         # batches landed at once, one database connection each
 LOCK_WAIT_SECONDS = 10                   # for another ingest (a killed one's lock goes once the server notices)
 
