@@ -9,19 +9,22 @@ names are read from that listing at run time.
 How a run uses them (BulkClient, made by loader.ingest.make_client for `--via csv`):
 
 1. plan_downloads(), called by plan_slices with the catalogue rows, the sources, years and resolved states:
-   for each endpoint the sources read, the listing; a requested year is read from the file whose name names
-   that year, else from the endpoint's other CSV files (one file for all years). An endpoint without a CSV
-   (or a year without one, or no catalogue to find the endpoint_id in) is fetched from the API, and the run
-   says so in a note.
-2. The first slice of an endpoint downloads its files (Downloader) and converts them (convert_csv): one
-   streaming pass of Python's csv module keeps exactly the rows the API route would have returned for the
-   requested years and states (every breakdown or filter column the file has equal to 99, so subgroup rows
-   are dropped), maps "" and "." to null, keeps only the endpoint's fields (numbers as JSON numbers, as the
-   API sends them), and writes pages of at most PAGE_RECORDS records in rawstore's --save-raw layout, the
-   directory a --save-raw of the API would have written per route, year and state. Memory stays flat: the
-   partitions' pending records are bounded in bytes (the largest are written out as pages when the bound is
-   reached), whatever the file's size.
-3. Every slice then replays its pages through rawstore.DirClient: cleaning, landing, checkpoints and
+   for each endpoint the sources read, the listing (all asked for at once); a requested year is read from the
+   file whose name names that year, else from the endpoint's other CSV files (one file for all years). An
+   endpoint without a CSV (or a year without one, or no catalogue to find the endpoint_id in) is fetched from
+   the API, and the run says so in a note. Files converted together form a unit: a year's file, or an
+   endpoint's files of several years.
+2. prefetch(), called by plan_slices with the slices to fetch, starts the units they read, in their order, in
+   background threads: at most BULK_WORKERS downloads at once (Downloader), then each unit's conversion
+   (convert_files -> convert_csv) in a converter process, queued in the order the units were started. A
+   conversion keeps exactly the rows the API route would have returned for the requested years and states
+   (every breakdown or filter column the file has equal to 99, so subgroup rows are dropped; rows that are not
+   kept are dropped before they are converted), maps "" and "." to null, keeps only the endpoint's fields
+   (numbers as JSON numbers, as the API sends them), and writes pages of at most PAGE_RECORDS records in
+   rawstore's --save-raw layout, the directory a --save-raw of the API would have written per route, year and
+   state. Memory stays flat whatever the file's size: a file is read a chunk at a time, and the partitions'
+   pending records are bounded in bytes (the largest are written out as pages when the bound is reached).
+3. Every slice waits for its unit, then replays its pages through rawstore.DirClient: cleaning, landing, checkpoints and
    resuming are the API path's own, so the same data lands the same rows whichever --via is used. A state
    with no row in the file gets one empty page, as the API answers.
 
