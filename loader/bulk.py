@@ -9,19 +9,22 @@ names are read from that listing at run time.
 How a run uses them (BulkClient, made by loader.ingest.make_client for `--via csv`):
 
 1. plan_downloads(), called by plan_slices with the catalogue rows, the sources, years and resolved states:
-   for each endpoint the sources read, the listing; a requested year is read from the file whose name names
-   that year, else from the endpoint's other CSV files (one file for all years). An endpoint without a CSV
-   (or a year without one, or no catalogue to find the endpoint_id in) is fetched from the API, and the run
-   says so in a note.
-2. The first slice of an endpoint downloads its files (Downloader) and converts them (convert_csv): one
-   streaming pass of Python's csv module keeps exactly the rows the API route would have returned for the
-   requested years and states (every breakdown or filter column the file has equal to 99, so subgroup rows
-   are dropped), maps "" and "." to null, keeps only the endpoint's fields (numbers as JSON numbers, as the
-   API sends them), and writes pages of at most PAGE_RECORDS records in rawstore's --save-raw layout, the
-   directory a --save-raw of the API would have written per route, year and state. Memory stays flat: the
-   partitions' pending records are bounded in bytes (the largest are written out as pages when the bound is
-   reached), whatever the file's size.
-3. Every slice then replays its pages through rawstore.DirClient: cleaning, landing, checkpoints and
+   for each endpoint the sources read, the listing (all asked for at once); a requested year is read from the
+   file whose name names that year, else from the endpoint's other CSV files (one file for all years). An
+   endpoint without a CSV (or a year without one, or no catalogue to find the endpoint_id in) is fetched from
+   the API, and the run says so in a note. Files converted together form a unit: a year's file, or an
+   endpoint's files of several years.
+2. prefetch(), called by plan_slices with the slices to fetch, starts the units they read, in their order, in
+   background threads: at most BULK_WORKERS downloads at once (Downloader), then each unit's conversion
+   (convert_files -> convert_csv) in a converter process, queued in the order the units were started. A
+   conversion keeps exactly the rows the API route would have returned for the requested years and states
+   (every breakdown or filter column the file has equal to 99, so subgroup rows are dropped; rows that are not
+   kept are dropped before they are converted), maps "" and "." to null, keeps only the endpoint's fields
+   (numbers as JSON numbers, as the API sends them), and writes pages of at most PAGE_RECORDS records in
+   rawstore's --save-raw layout, the directory a --save-raw of the API would have written per route, year and
+   state. Memory stays flat whatever the file's size: a file is read a chunk at a time, and the partitions'
+   pending records are bounded in bytes (the largest are written out as pages when the bound is reached).
+3. Every slice waits for its unit, then replays its pages through rawstore.DirClient: cleaning, landing, checkpoints and
    resuming are the API path's own, so the same data lands the same rows whichever --via is used. A state
    with no row in the file gets one empty page, as the API answers.
 
@@ -41,14 +44,19 @@ from __future__ import annotations
 import contextlib
 import csv
 import gzip
+import io
 import json
+import multiprocessing
 import os
 import re
 import shutil
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from itertools import compress, repeat
+from operator import itemgetter
 from pathlib import Path
 from urllib.parse import quote, urljoin, urlsplit
 
@@ -58,11 +66,14 @@ import requests
 from .api import MAX_REDIRECTS, ApiClient, ApiError, Page, TransientError
 from .errors import UserError
 from .rawstore import DirClient, SavingClient, chain_dir, page_file
-from .sources import SOURCES, Endpoint, catalogue_years, fallback_years, format_years
+from .sources import SOURCES, Endpoint, Source, catalogue_years, fallback_years, format_years
 
 PAGE_RECORDS = 10_000             # records per converted page (the API's own page size)
 BUFFER_BYTES = 16 * 2**20         # encoded records waiting in partitions before the largest are written out
 DOWNLOAD_CHUNK = 2**20
+BULK_WORKERS = 4                  # files downloaded at once (and most converter processes)
+CHUNK_CHARS = 2**18               # a CSV file is read this many characters at a time (to the end of a record)
+MAX_CHUNK_CHARS = 64 * 2**20      # ... or more while no record ends: a longer one is handed on cut
 MAX_FILE_BYTES = 64 * 2**30       # a download larger than this is refused (the largest real file is a few GB)
 CSV_SUFFIX = ".csv"
 # Fields the API sends as strings: kept as text (a leaid keeps its leading zero; a name that looks like a number
@@ -413,23 +424,25 @@ class PageWriter:
 
 @dataclass
 class ConvertStats:
-    rows: int = 0                 # data rows read
+    rows: int = 0                 # lines read (data rows, about)
     kept: int = 0                 # rows written as records
-    other_years: int = 0
-    other_states: int = 0
-    breakdown: int = 0            # subgroup rows (a breakdown or filter column not 99)
-    malformed: int = 0            # rows with another number of columns than the header, or no year / fips
-    years_seen: set[int] = field(default_factory=set)
+    malformed: int = 0            # candidate rows with another number of columns than the header, or no year/fips
+
+    @property
+    def dropped(self) -> int:
+        """Rows of other years, other states or another breakdown (not the route's)."""
+        return self.rows - self.kept - self.malformed
 
     def add(self, other: ConvertStats) -> None:
-        for k in ("rows", "kept", "other_years", "other_states", "breakdown", "malformed"):
+        for k in ("rows", "kept", "malformed"):
             setattr(self, k, getattr(self, k) + getattr(other, k))
-        self.years_seen |= other.years_seen
 
 
 def csv_value(text: str):
     """A CSV cell as the API's JSON would have it: "" and "." are null, integers and decimals are numbers,
     anything else stays text (the cleaning judges it)."""
+    if text.isdigit() and text.isascii():          # most cells: a plain count
+        return int(text)
     if text in _MISSING:
         return None
     s = text.strip()
@@ -455,17 +468,87 @@ def _code(text: str) -> int | None:
     return None
 
 
+class _Codes(dict):
+    """raw cell -> _code(cell), remembered (a column of codes has few distinct spellings; bounded all the same)."""
+
+    def __missing__(self, raw: str) -> int | None:
+        code = _code(raw)
+        if len(self) < 10_000:
+            self[raw] = code
+        return code
+
+
+def _record_end(text: str) -> int:
+    """The index just past the last newline of `text` that ends a record (one outside quotes: an even number
+    of quote characters before it), or -1."""
+    end = text.rfind("\n")
+    if end < 0 or '"' not in text:
+        return end + 1 if end >= 0 else -1
+    quotes = text.count('"', 0, end)
+    while quotes % 2:
+        prev = text.rfind("\n", 0, end)
+        if prev < 0:
+            return -1
+        quotes -= text.count('"', prev, end)
+        end = prev
+    return end + 1
+
+
+def _chunks(fh) -> Iterator[str]:
+    """The rest of the text file `fh` in pieces of about CHUNK_CHARS characters, each ending at the end of a
+    record (a quoted field may hold a newline). A record longer than MAX_CHUNK_CHARS is passed on cut, for the
+    csv module to judge: memory stays bounded whatever the file."""
+    carry = ""
+    while True:
+        text = fh.read(CHUNK_CHARS)
+        if not text:
+            if carry:
+                yield carry
+            return
+        buf = carry + text if carry else text
+        text = carry = ""
+        cut = _record_end(buf)
+        if cut < 0:
+            if len(buf) < MAX_CHUNK_CHARS:
+                carry = buf
+                continue
+            cut = len(buf)
+        chunk, carry = (buf, "") if cut == len(buf) else (buf[:cut], buf[cut:])
+        buf = ""                            # only the chunk and the carry are held while the chunk is read
+        yield chunk
+
+
+class _Accepts(dict):
+    """raw cell -> whether it is one of `raws` or its code one of `codes` (remembered; bounded)."""
+
+    def __init__(self, codes: set[int], raws: frozenset[str] = frozenset()):
+        super().__init__()
+        self.codes, self.raws = codes, raws
+
+    def __missing__(self, raw: str) -> bool:
+        ok = raw in self.raws or _code(raw) in self.codes
+        if len(self) < 10_000:
+            self[raw] = ok
+        return ok
+
+
 def convert_csv(path: Path, endpoint: Endpoint, years: set[int], states: set[int] | None,
-                writer: PageWriter) -> ConvertStats:
+                writer: PageWriter, stopped: Callable[[], bool] | None = None) -> ConvertStats:
     """One streaming pass over a CSV file: the rows the endpoint's route would return for `years` and `states`
     (None: every state) become records in `writer`'s pages. ApiError when the file cannot be read as the
-    endpoint's CSV."""
+    endpoint's CSV.
+
+    Most of a file is rows that are dropped (other years and states, subgroups: 25 of 26 rows of a CRDC file),
+    so those are dropped before they are converted. The file is read in chunks that end at a record's end. In a
+    chunk without quote characters each line is split at commas only as far as the first test reads (a
+    breakdown column, else the year), then as far as the last (breakdown columns, year, state), and only a
+    line that passes them all is split as far as the fields the route has. A chunk with quotes goes through the
+    csv module. Either way a kept row is judged by the same full check."""
     stats = ConvertStats()
     encode = msgspec.json.Encoder().encode
     try:
         with open(path, newline="", encoding="utf-8-sig", errors="replace") as fh:
-            reader = csv.reader(fh)
-            header = next(reader, None)
+            header = next(csv.reader(fh), None)
             if not header:
                 raise ApiError(f"{path.name} is empty")
             cols = {h.strip().lower(): i for i, h in enumerate(header)}
@@ -476,52 +559,89 @@ def convert_csv(path: Path, endpoint: Endpoint, years: set[int], states: set[int
             # The route's rows: every breakdown column and filter it has at 99 (or the filter's value).
             wanted = {c: "99" for c in endpoint.breakdown}
             wanted.update(endpoint.filters)
-            checks = [(cols[c], v, _code(v)) for c, v in wanted.items() if c in cols]
+            checks = [(cols[c], _code(v), v) for c, v in wanted.items() if c in cols]
             fields = [(name, cols[name], _text_value if name in TEXT_FIELDS else csv_value)
                       for name in endpoint.fields if name in cols and name not in ("year", "fips")]
-            year_of: dict[str, int | None] = {}
-            fips_of: dict[str, int | None] = {}
-            for row in reader:
-                stats.rows += 1
+            # The cheap first test of a quote-free line: (column, accepts) in the order most rows fail them.
+            tests = [(i, _Accepts({code} if code is not None else set(), frozenset({raw}))) for i, code, raw in checks]
+            tests.append((iy, _Accepts(set(years))))
+            if states is not None:
+                tests.append((ifips, _Accepts(set(states))))
+            last = max(i for i, _ in tests)
+            first, first_accepts = tests[0]
+            need = max([iy, ifips] + [i for i, _c, _r in checks] + [i for _n, i, _c in fields])
+            codes = _Codes()
+            add = writer.add
+
+            def take(row: list[str]) -> None:
+                """Judge and convert a row (all its cells)."""
                 if len(row) != width:
                     if not any(row):
                         stats.rows -= 1              # a blank line
-                        continue
+                    else:
+                        stats.malformed += 1
+                    return
+                year = codes[row[iy]]
+                fips = codes[row[ifips]]
+                if year is None or fips is None or fips <= 0:
                     stats.malformed += 1
-                    continue
-                raw = row[iy]
-                year = year_of.get(raw, -1)
-                if year == -1:
-                    year = _code(raw)
-                    if len(year_of) < 1000:
-                        year_of[raw] = year
-                if year is None:
-                    stats.malformed += 1
-                    continue
-                stats.years_seen.add(year)
-                if year not in years:
-                    stats.other_years += 1
-                    continue
-                raw = row[ifips]
-                fips = fips_of.get(raw, -1)
-                if fips == -1:
-                    fips = _code(raw)
-                    if len(fips_of) < 1000:
-                        fips_of[raw] = fips
+                    return
+                if year not in years or (states is not None and fips not in states):
+                    return
+                for i, code, raw in checks:
+                    if row[i] != raw and codes[row[i]] != code:
+                        return
+                keep(row, year, fips)
+
+            def passed(row: list[str]) -> None:
+                """Convert a row of the right width that passed `tests` (cells at least up to column `need`)."""
+                fips = codes[row[ifips]]
                 if fips is None or fips <= 0:
                     stats.malformed += 1
-                    continue
-                if states is not None and fips not in states:
-                    stats.other_states += 1
-                    continue
-                if checks and not all(row[i] == v or _code(row[i]) == code for i, v, code in checks):
-                    stats.breakdown += 1
-                    continue
+                    return
+                keep(row, codes[row[iy]], fips)
+
+            def keep(row: list[str], year: int, fips: int) -> None:
                 record = {name: conv(row[i]) for name, i, conv in fields}
                 record["year"] = year
                 record["fips"] = fips
-                writer.add(year, fips, encode(record))
+                add(year, fips, encode(record))
                 stats.kept += 1
+
+            for chunk in _chunks(fh):
+                if stopped is not None and stopped():
+                    raise ApiError(f"conversion of {path.name} stopped: the run is ending")
+                if '"' in chunk or ("\r" in chunk and chunk.count("\r") != chunk.count("\r\n")):   # the csv module
+                    for row in csv.reader(io.StringIO(chunk, newline="")):
+                        stats.rows += 1
+                        take(row)
+                    continue
+                lines = chunk.split("\n")
+                if not lines[-1]:
+                    lines.pop()
+                stats.rows += len(lines)
+                # The first test, which most lines fail, without a Python step per line.
+                try:
+                    lines = list(compress(lines, map(first_accepts.__getitem__, map(
+                        itemgetter(first), map(str.split, lines, repeat(","), repeat(first + 1))))))
+                except IndexError:                  # a line too short for it: this chunk line by line
+                    lines = [line for line in lines
+                             if len(cells := line.split(",", first + 1)) <= first or first_accepts[cells[first]]]
+                for line in lines:
+                    cells = line.split(",", last + 1)
+                    if len(cells) <= last:
+                        take(line.rstrip("\r").split(","))     # too short: judged (and counted) in full
+                        continue
+                    for i, accepts in tests:
+                        if not accepts[cells[i]]:
+                            break
+                    else:
+                        if line.endswith("\r"):
+                            line = line[:-1]
+                        if line.count(",") == width - 1:
+                            passed(line.split(",", need + 1))
+                        else:
+                            take(line.split(","))
     except csv.Error as exc:
         raise ApiError(f"{path.name}: not readable as CSV near row {stats.rows + 1:,}: {exc}") from None
     except OSError as exc:
@@ -529,19 +649,46 @@ def convert_csv(path: Path, endpoint: Endpoint, years: set[int], states: set[int
     return stats
 
 
+def convert_files(files: list[tuple[str, list[int]]], endpoint_key: str, states: list[int] | None,
+                  staging: str, page_records: int, buffer_bytes: int, compresslevel: int,
+                  stop_file: str) -> tuple[dict[tuple[int, int], int], ConvertStats]:
+    """Convert an endpoint's files ((path, years) each) into pages under `staging` (run in a converter process:
+    BulkClient). Stops when `stop_file` exists. -> ((year, fips): records, stats)."""
+    endpoint = next(ep for src in SOURCES.values() for ep in src.endpoints() if ep.key == endpoint_key)
+    writer = PageWriter(Path(staging), endpoint, page_records, buffer_bytes, compresslevel=compresslevel)
+    stats = ConvertStats()
+    for path, years in files:
+        stats.add(convert_csv(Path(path), endpoint, set(years), None if states is None else set(states), writer,
+                              lambda: os.path.exists(stop_file)))
+    return writer.finish(), stats
+
+
 # ------------------------------------------------------------------------------------------------ the client
 
 @dataclass
-class _EndpointPlan:
+class _Unit:
+    """Files converted together into one endpoint's pages: a file of one year, or the endpoint's files of
+    several years (whose rows of a year and state may be spread over them)."""
+
     endpoint: Endpoint
-    files: list[tuple[BulkFile, set[int]]] = field(default_factory=list)
-    csv_years: set[int] = field(default_factory=set)    # years read from the files (the others: the API)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    ready: bool = False
+    files: list[tuple[BulkFile, set[int]]]
+    years: set[int]
+    future: Future | None = None
+    order: int = 0                        # its place among the units started (BulkClient._start)
     error: str | None = None
     written: set[tuple[int, int]] = field(default_factory=set)     # (year, fips) partitions with pages
     stats: ConvertStats = field(default_factory=ConvertStats)
     downloads: list[DownloadResult] = field(default_factory=list)
+
+
+@dataclass
+class _EndpointPlan:
+    endpoint: Endpoint
+    units: list[_Unit] = field(default_factory=list)
+    csv_years: set[int] = field(default_factory=set)    # years read from the files (the others: the API)
+
+    def unit(self, year: int) -> _Unit:
+        return next(u for u in self.units if year in u.years)
 
 
 class BulkClient:
@@ -567,12 +714,20 @@ class BulkClient:
         except OSError as exc:
             raise UserError(f"cannot use {self.cache_dir}: {exc.strerror or exc}", option="--cache-dir") from None
         self.downloader = Downloader(api, self.cache_dir)
+        self._pages = DirClient(self.root)                  # the converted pages
         self.plans: dict[str, _EndpointPlan] = {}          # endpoint key -> its files (only endpoints with some)
         self.from_api: list[str] = []                      # endpoint keys (or "key year") fetched from the API
         self.notes: list[str] = []
         self._routes: dict[str, tuple[Endpoint, int]] = {}  # url path -> (endpoint, year)
         self.states: set[int] | None = None                # fips to keep (None: all)
         self._write_lock = threading.Lock()
+        # One thread per unit being downloaded or converted (a download, then the wait for its conversion).
+        self._pool = ThreadPoolExecutor(4 * BULK_WORKERS, thread_name_prefix="bulk")
+        self._downloading = threading.BoundedSemaphore(BULK_WORKERS)
+        self._turn = threading.Condition()                 # whose conversion is queued next (_convert_unit)
+        self._units_started = self._next_turn = 0
+        self._procs: ProcessPoolExecutor | None = None
+        self._stop_file = self.cache_dir / f".stop-{os.getpid()}-{id(self):x}"
 
     @property
     def base_url(self) -> str:
@@ -602,6 +757,7 @@ class BulkClient:
         if not ids:
             self.from_api.append("every endpoint")
             return ["no endpoint catalogue to find the endpoints' CSV files by; everything is fetched from the API"]
+        listings: dict[Endpoint, Future] = {}
         for ep in endpoints:
             wanted = set(years) & available.get(ep.key, set())
             if not wanted:
@@ -611,10 +767,11 @@ class BulkClient:
                 notes.append(f"{ep.key}: not in the endpoint catalogue, so no endpoint_id to list its CSV files "
                              f"by; fetched from the API")
                 continue
+            listings[ep] = self._pool.submit(self._listing, ids[ep.catalogue_route])   # all asked at once
+        for ep, listing in listings.items():
+            wanted = set(years) & available.get(ep.key, set())
             try:
-                results: list = []
-                for page in self.api.pages("api-downloads/", [("endpoint_id", str(ids[ep.catalogue_route]))]):
-                    results.extend(page.results)
+                results = listing.result()
             except ApiError as exc:
                 self.from_api.append(ep.key)
                 notes.append(f"{ep.key}: its list of CSV files is unavailable ({exc}); fetched from the API")
@@ -630,10 +787,39 @@ class BulkClient:
             if missing:
                 self.from_api.append(f"{ep.key} {format_years(missing)}")
                 notes.append(f"{ep.key}: no CSV file for {format_years(missing)}; those years fetched from the API")
-            plan = self.plans[ep.key] = _EndpointPlan(ep, assigned, wanted - missing)
+            plan = self.plans[ep.key] = _EndpointPlan(ep, csv_years=wanted - missing)
+            several = [(f, ys) for f, ys in assigned if f.year is None]
+            if several:
+                plan.units.append(_Unit(ep, several, set().union(*(ys for _, ys in several))))
+            plan.units += [_Unit(ep, [(f, ys)], ys) for f, ys in assigned if f.year is not None]
             for y in plan.csv_years:
                 self._routes[ep.url_path(y)] = (ep, y)
         return notes
+
+    def _listing(self, endpoint_id: int) -> list:
+        """The records of an endpoint's /api-downloads/ listing (all pages)."""
+        results: list = []
+        for page in self.api.pages("api-downloads/", [("endpoint_id", str(endpoint_id))]):
+            results.extend(page.results)
+        return results
+
+    def prefetch(self, slices: list[tuple[Source, int, bool]]) -> None:
+        """Start downloading and converting, in the background, the files that the slices to fetch (source,
+        year, whether the CRDC denominator falls back) will read, in their order; at most BULK_WORKERS at once.
+        A slice whose file is not ready waits for it (pages())."""
+        for src, year, fallback in slices:
+            for ep in (src.endpoint,) if fallback else src.endpoints():
+                plan = self.plans.get(ep.key)
+                if plan is not None and year in plan.csv_years:
+                    self._start(plan.unit(year))
+
+    def _start(self, unit: _Unit) -> Future:
+        with self._turn:                  # turns are given in the order units are started
+            if unit.future is None:
+                unit.order = self._units_started
+                self._units_started += 1
+                unit.future = self._pool.submit(self._convert_unit, unit)
+            return unit.future
 
     # ---------------------------------------------------------------------------- pages
     def pages(self, path: str, params: list[tuple[str, str]] | None = None,
@@ -643,16 +829,16 @@ class BulkClient:
             yield from self.fallback.pages(path, params, fields, *args, **kwargs)
             return
         ep, year = route
-        plan = self._prepare(ep)
+        unit = self._ready(self.plans[ep.key].unit(year))
         fips = int(dict(params or []).get("fips", "0"))
         directory = chain_dir(self.root, path, params)
-        if (year, fips) not in plan.written:
+        if (year, fips) not in unit.written:
             # No row of this state in the file: the API's answer would be an empty page (saved as one).
             if not self._own_root:
                 self._save_empty(directory)
             yield Page(str(directory), 0, None, [], _EMPTY_PAGE)
             return
-        yield from DirClient(self.root).pages(path, params, fields)
+        yield from self._pages.pages(path, params, fields)
 
     def _save_empty(self, directory: Path) -> None:
         with self._write_lock:
@@ -664,54 +850,96 @@ class BulkClient:
             shutil.rmtree(directory, ignore_errors=True)
             tmp.rename(directory)
 
-    def _prepare(self, ep: Endpoint) -> _EndpointPlan:
-        """Download and convert the endpoint's files, once per run (the first slice does it; the others wait).
-        ApiError, for every slice of the endpoint, when that failed."""
-        plan = self.plans[ep.key]
-        with plan.lock:
-            if plan.error:
-                raise ApiError(plan.error)
-            if not plan.ready:
-                try:
-                    self._convert(plan)
-                except ApiError as exc:
-                    plan.error = str(exc)
-                    raise
-                except OSError as exc:                   # the cache or the work directory: disk full, ...
-                    plan.error = f"{ep.key}: cannot convert its CSV files: {exc}"
-                    raise ApiError(plan.error) from None
-                plan.ready = True
-        return plan
+    def _ready(self, unit: _Unit) -> _Unit:
+        """The unit once its files are downloaded and converted (started now if prefetch() did not).
+        ApiError, for every slice that reads it, when that failed."""
+        self._start(unit).result()
+        if unit.error:
+            raise ApiError(unit.error)
+        return unit
 
-    def _convert(self, plan: _EndpointPlan) -> None:
-        ep = plan.endpoint
-        staging = self.root / f".bulk-{ep.key}-{os.getpid()}"
+    def _convert_unit(self, unit: _Unit) -> None:
+        """Download the unit's files, then convert them into pages under the root in a converter process (a
+        background task: failures are kept in unit.error)."""
+        ep = unit.endpoint
+        staging = self.root / f".bulk-{ep.key}-{min(unit.years)}-{os.getpid()}"
         shutil.rmtree(staging, ignore_errors=True)
         try:
-            writer = PageWriter(staging, ep, self.page_records, self.buffer_bytes,
-                                compresslevel=6 if not self._own_root else 1)
-            for f, years in plan.files:
-                got = self.downloader.fetch(f)
-                plan.downloads.append(got)
-                plan.stats.add(convert_csv(got.path, ep, years, self.states, writer))
-            counts = writer.finish()
+            files, failed = [], None
+            try:
+                with self._downloading:             # at most BULK_WORKERS downloads at once
+                    for f, years in unit.files:
+                        got = self.downloader.fetch(f)
+                        unit.downloads.append(got)
+                        files.append((str(got.path), sorted(years)))
+            except Exception as exc:  # noqa: BLE001 - raised below, once this unit's turn has passed
+                failed = exc
+            # Conversions are queued in the order the units were started (the order the slices need them),
+            # whichever download ends first.
+            with self._turn:
+                self._turn.wait_for(lambda: self._next_turn == unit.order or self.downloader.stop.is_set())
+                try:
+                    if failed is None and self.downloader.stop.is_set():
+                        failed = ApiError(f"{ep.key}: the run is ending; its files are not converted")
+                    if failed is None:
+                        converted = self._converters().submit(
+                            convert_files, files, ep.key, None if self.states is None else sorted(self.states),
+                            str(staging), self.page_records, self.buffer_bytes, 6 if not self._own_root else 0,
+                            str(self._stop_file))
+                except Exception as exc:  # noqa: BLE001 - no converter process (it could not start, ...)
+                    failed = exc
+                finally:                            # the next unit's turn, whatever happened to this one
+                    self._next_turn += 1
+                    self._turn.notify_all()
+            if failed is not None:
+                raise failed
+            counts, stats = converted.result()
+            unit.stats.add(stats)
             for (year, fips) in counts:
                 src = chain_dir(staging, ep.url_path(year), ep.params(str(fips)))
                 dst = chain_dir(self.root, ep.url_path(year), ep.params(str(fips)))
                 dst.parent.mkdir(parents=True, exist_ok=True)
                 shutil.rmtree(dst, ignore_errors=True)
                 src.rename(dst)
-            plan.written = set(counts)
+            unit.written = set(counts)
+        except ApiError as exc:
+            unit.error = str(exc)
+        except OSError as exc:                   # the cache or the work directory: disk full, ...
+            unit.error = f"{ep.key}: cannot convert its CSV files: {exc}"
+        except Exception as exc:  # noqa: BLE001 - reported to every slice of the unit, as an ApiError is
+            unit.error = f"{ep.key}: cannot convert its CSV files: {type(exc).__name__}: {exc}"
         finally:
             shutil.rmtree(staging, ignore_errors=True)
 
     def abort(self) -> None:
-        """Stop from any thread (ApiClient.abort): downloads in progress give up."""
+        """Stop from any thread (ApiClient.abort): downloads in progress give up, slices waiting for their turn to
+        convert stop waiting, and a conversion in progress gives up at its next chunk."""
         self.downloader.stop.set()
+        with self._turn:
+            self._turn.notify_all()
+        with contextlib.suppress(OSError):
+            self._stop_file.touch()
         self.api.abort()
+
+    def _converters(self) -> ProcessPoolExecutor:
+        """The converter processes, started on first use: converting is CPU work in Python, which threads of
+        one process cannot spread over cores, and the loader's own process is busy cleaning and landing."""
+        with self._write_lock:
+            if self._procs is None:
+                self._procs = ProcessPoolExecutor(min(BULK_WORKERS, os.cpu_count() or 1),
+                                                  mp_context=multiprocessing.get_context("spawn"))
+            return self._procs
 
     def close(self) -> None:
         self.downloader.stop.set()
+        with self._turn:
+            self._turn.notify_all()
+        with contextlib.suppress(OSError):
+            self._stop_file.touch()              # a conversion in progress gives up at its next chunk
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        if self._procs is not None:
+            self._procs.shutdown(wait=True, cancel_futures=True)
+        self._stop_file.unlink(missing_ok=True)
         self.api.close()
         if self._own_root:
             shutil.rmtree(self.root, ignore_errors=True)

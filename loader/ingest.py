@@ -66,9 +66,10 @@ DEFAULT_YEARS = f"{LATEST_YEAR - 9}-{LATEST_YEAR}"
 BATCH_SLICES = 16
 BATCH_ROWS = 20_000
 BATCH_SECONDS = 5.0
-# Slices fetched at once. The real API answers in seconds (a national slice's page can take a minute), so the
-# run waits on the network far more than it computes: 8 requests in flight keep a 2-core loader busy without
-# leaning hard on a shared public service (docs/ingest.md).
+# Slices fetched at once. The real API answers in seconds (median ~1 s, mean ~2 s, up to ~29 s), and the loader
+# needs ~4 ms of CPU per page: the run's wait is about requests x mean latency / concurrency. 8 requests in
+# flight make a national refresh ~9 minutes of waiting without leaning hard on a shared public service
+# (docs/ingest.md, Concurrency).
 DEFAULT_CONCURRENCY = 8
 LAND_WORKERS = 2                         # batches landed at once, one database connection each
 LOCK_WAIT_SECONDS = 10                   # for another ingest (a killed one's lock goes once the server notices)
@@ -283,6 +284,8 @@ def plan_slices(conn, client, sources: list[str], years: list[int], fips_list: l
             notes.append(f"{name}: {rep.absent} slice(s) not in the directory; skipped")
     for name, fallback in fallback_years_of.items():
         notes.append(f"{name}: " + SOURCES[name].fallback_note.format(years=format_years(fallback)))
+    if hasattr(client, "prefetch"):             # --via csv: start on the files these slices read (loader/bulk.py)
+        client.prefetch([(sl.source, sl.key.year, sl.fallback_denominator) for sl in todo])
     return Plan(todo, reports, notes)
 
 

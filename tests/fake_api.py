@@ -95,7 +95,7 @@ class FakeApi:
         self.delay = delay                    # seconds before answering each data page
         self.catalogue = catalogue
         self.cache_bodies = cache_bodies      # keep each page's JSON once made (benchmarks: serve at wire speed)
-        self._bodies: dict[str, bytes] = {}
+        self._bodies: dict[tuple, bytes] = {}
         self.static: dict[tuple[str, int, int], list[dict]] = {}
         self.faults: list[Fault] = []
         self.log: list[tuple[str, dict]] = []
@@ -209,8 +209,9 @@ class FakeApi:
         if fault and fault.kind == "malformed":
             return Response('{"count": 3, "next": null, "results": [{"leaid": "01', content_type="application/json")
 
-        if self.cache_bodies and not fault and request.full_path in self._bodies:
-            return Response(self._bodies[request.full_path], content_type="application/json")
+        cache_key = (path, tuple(sorted(args)))       # the same request whatever the order of its parameters
+        if self.cache_bodies and not fault and cache_key in self._bodies:
+            return Response(self._bodies[cache_key], content_type="application/json")
         if rel == "api-endpoints/":
             if not self.catalogue:
                 return _json({"detail": "Not found."}, 404)
@@ -242,9 +243,10 @@ class FakeApi:
             chunk = [{k: r[k] for k in keep if k in r} if isinstance(r, dict) else r for r in chunk]
         nxt = self._link(request, args, page + 1) if start + self.page_size < total else None
         prev = self._link(request, args, page - 1) if page > 1 else None
-        body = json.dumps({"count": count, "next": nxt, "previous": prev, "results": chunk}).encode()
+        body = json.dumps({"count": count, "next": nxt, "previous": prev, "results": chunk},
+                          separators=(",", ":")).encode()     # compact, as Django REST framework sends
         if self.cache_bodies and not fault:
-            self._bodies[request.full_path] = body
+            self._bodies[cache_key] = body
         if fault and fault.kind == "trickle":
             return Response(_trickle(body, fault.seconds), content_type="application/json",
                             direct_passthrough=True)

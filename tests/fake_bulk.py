@@ -23,6 +23,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import itertools
 import json
 import re
 import threading
@@ -132,27 +133,45 @@ class FakeBulk(FakeApi):
         return rows + _subgroups(key, rows)
 
     def _csv(self, key: str, years: tuple[int, ...], version: int) -> bytes:
+        """The file's rows, written as they are made (a national all-years file is hundreds of MB: its records
+        are never all held at once). The columns are those of the first (year, state) with rows and of any
+        hand-written records; the world's records of an endpoint all have the same fields."""
         states = sorted({f for (k, _y, f) in self.static if k == key}
                         | set(self.world.districts_per_state if self.world is not None else ()))
-        rows = [r for y in years for f in states for r in self._records(key, y, f)]
+        groups = ((y, f) for y in years for f in states)
         columns: dict[str, None] = {}
-        for r in rows:
+        for recs in self.static.values():
+            for r in recs:
+                columns.update(dict.fromkeys(r))
+        first: list[dict] = []
+        for y, f in groups:
+            first = self._records(key, y, f)
+            if first:
+                break
+        for r in first:
             columns.update(dict.fromkeys(r))
         out = io.StringIO()
         w = csv.writer(out, lineterminator="\n")
         w.writerow(columns)
+        parts: list[bytes] = []
         missing = 0
-        for r in rows:
-            line = []
-            for c in columns:
-                v = r.get(c)
-                if v is None:
-                    missing += 1
-                    line.append("." if missing % 2 else "")
-                else:
-                    line.append(repr(v) if isinstance(v, float) else str(v))
-            w.writerow(line)
-        return out.getvalue().encode()
+        for rows in itertools.chain([first], (self._records(key, y, f) for y, f in groups)):
+            for r in rows:
+                if not columns.keys() >= r.keys():
+                    raise AssertionError(f"fake_bulk: a {key} record has fields beyond the file's columns")
+                line = [r.get(c) for c in columns]
+                if None in line:
+                    for i, v in enumerate(line):
+                        if v is None:
+                            missing += 1
+                            line[i] = "." if missing % 2 else ""
+                w.writerow(line)        # numbers as str() writes them (a float as its repr)
+            if out.tell() > 2**22:
+                parts.append(out.getvalue().encode())
+                out.seek(0)
+                out.truncate()
+        parts.append(out.getvalue().encode())
+        return b"".join(parts)
 
     def etag(self, body: bytes, key: str) -> str:
         return '"' + hashlib.sha1(body + str(self.versions.get(key, 0)).encode()).hexdigest()[:16] + '"'

@@ -76,6 +76,10 @@ class World:
     messy: float = 0.02
     saipe_scale: str = "fraction"            # or "percent"
     junk_records: bool = True                # per state and year: one record without leaid, one duplicate
+    # Records as wide as the real ones (api-samples' variable lists): the finance route's 163 fields (the
+    # 147 the cleaning never reads get made-up names of the real names' length) and the CRDC routes' `homeless`
+    # and `psenrollment_crdc`. False: the narrower records the shipped sample (tests/make_sample.py) was made of.
+    real_width: bool = True
     years: dict[str, set[int]] = field(default_factory=lambda: {k: parse_years_available(v)
                                                                   for k, v in FALLBACK_YEARS.items()})
     _cache: dict = field(default_factory=dict, repr=False)
@@ -202,7 +206,8 @@ class World:
             "exp_current_instruction_total": round(exp * 0.6), "exp_current_supp_serve_total": round(exp * 0.34),
             "salaries_total": round(exp * 0.55), "salaries_instruction": round(exp * 0.38),
             "enrollment_fall_responsible": m(rng, enr),
-        }]
+        } | ({name: (round(exp * share) if kind == "i" else float(round(exp * share)) if kind == "f" else kind)
+              for name, share, kind in _FINANCE_DETAIL} if self.real_width else {})]
 
     def _edfacts_grad(self, d: District, year: int, filters) -> list[dict]:
         rng = self._rng("grad", d.leaid, year)
@@ -259,7 +264,8 @@ class World:
                         "crdc_id": f"{d.leaid}{j:05d}", "year": year, "ncessch": f"{d.leaid}{j:05d}",
                         "leaid": d.leaid, "fips": d.fips, "race": race, "sex": sex, "disability": 99, "lep": 99,
                         value_name: make_value(rng, round(school_enr * share), race == 99 and sex == 99),
-                    })
+                    } | ({"homeless": 99} if self.real_width else {})
+                      | ({"psenrollment_crdc": -2} if self.real_width and value_name == "enrollment_crdc" else {}))
         return rows
 
     def _crdc_chronic_absenteeism(self, d: District, year: int, filters) -> list[dict]:
@@ -290,6 +296,17 @@ class World:
             "est_population_5_17_poverty_pct": self._messy(rng, pct, (-1,)),
         }]
 
+
+# The real finance route's other 147 fields (revenues, expenditures, salaries, debt, ... by programme): made-up
+# names as long as the real ones (22 characters on average), each a fixed share of the district's spending, as
+# an integer, a float (the real route has both) or a constant code.
+_FINANCE_DETAIL = tuple(
+    (f"{prefix}_detail_{i:02d}", ((i * 37 + j * 11) % 97 + 1) / 1000,
+     "i" if (i + j) % 4 else "f" if (i + j) % 8 else -2)
+    for j, prefix in enumerate(("rev_fed_state", "rev_state_prog", "rev_local_other", "exp_current_supp",
+                                "exp_nonelsec_prog", "outlay_capital", "salaries_supp", "benefits_supp",
+                                "payments_other", "debt_longterm", "exp_cares_act"))
+    for i in range(1, 15))[:147]
 
 ENDPOINT_KEYS = ("ccd_directory", "ccd_finance", "edfacts_grad", "edfacts_assess", "crdc_chronic_absenteeism",
                  "crdc_enrollment", "saipe")

@@ -6,11 +6,13 @@ import csv
 import gzip
 import json
 import random
+import threading
 import tracemalloc
 
 import psycopg
 import pytest
 from click.testing import CliRunner
+from werkzeug import Response
 
 from loader import bulk
 from loader.bulk import BulkFile, PageWriter, assign_years, convert_csv, csv_value, file_year, parse_listing
@@ -118,6 +120,42 @@ def test_a_second_run_asks_conditionally_and_downloads_nothing(dsn, fake, tmp_pa
     fake.change("ccd_directory")                      # a new version of the file: downloaded whole again
     assert ingest(dsn, fake, *args, "--refresh", "--sources", "ccd_directory", cache=tmp_path).exit_code == 0
     assert [e["status"] for e in fake.file_log] == [200]
+
+
+@pytest.mark.parametrize("workers, ok", [(4, True), (1, False)])
+def test_files_are_downloaded_several_at_once(dsn, fake, tmp_path, monkeypatch, workers, ok):
+    """Each file's answer waits until a second file is being asked for too: only downloads that overlap get
+    through (with one at a time, the first waits in vain and its slices fail)."""
+    monkeypatch.setattr(bulk, "BULK_WORKERS", workers)
+    together = threading.Barrier(2, timeout=2)
+    serve_file = fake._file
+
+    def file_once_another_is_asked(request):
+        try:
+            together.wait()
+        except threading.BrokenBarrierError:
+            together.reset()
+            return Response("nobody else is downloading", status=404)
+        return serve_file(request)
+
+    monkeypatch.setattr(fake, "_file", file_once_another_is_asked)
+    r = ingest(dsn, fake, "--states", "DE", "--years", "2018-2019", "--sources", "edfacts_grad,ccd_finance,saipe",
+               "--via", "csv", "--retries", "0", cache=tmp_path)
+    assert (r.exit_code == 0) is ok, r.output
+    if ok:
+        assert len(fake.file_log) == 4        # grad-rates 2018 and 2019, finance and SAIPE (all years)
+
+
+def test_when_no_converter_process_starts_the_slices_fail_and_nothing_waits_for_its_turn(dsn, fake, tmp_path,
+                                                                                       monkeypatch):
+    def no_processes(self):
+        raise RuntimeError("no converter process could start")
+
+    monkeypatch.setattr(bulk.BulkClient, "_converters", no_processes)
+    r = ingest(dsn, fake, "--states", "DE", "--years", "2018-2019", "--sources", "edfacts_grad,ccd_finance",
+               "--via", "csv", cache=tmp_path)
+    assert r.exit_code == 1
+    assert "cannot convert its CSV files: RuntimeError: no converter process could start" in r.output
 
 
 def test_a_download_broken_off_resumes_with_range(dsn, other_dsn, fake, tmp_path):
@@ -301,8 +339,7 @@ def test_conversion_keeps_the_routes_rows_only(tmp_path):
     writer = PageWriter(tmp_path / "out", EDFACTS_ASSESS)
     stats = convert_csv(path, EDFACTS_ASSESS, {2020}, {10}, writer)
     assert writer.finish() == {(2020, 10): 2}
-    assert (stats.rows, stats.kept, stats.breakdown, stats.other_years, stats.other_states, stats.malformed) == (
-        8, 2, 3, 1, 1, 1)
+    assert (stats.rows, stats.kept, stats.malformed, stats.dropped) == (8, 2, 1, 5)
     page = json.loads(gzip.decompress(
         (tmp_path / "out/school-districts/edfacts/assessments/2020/grade-99/fips=10/page-0001.json.gz").read_bytes()))
     assert page["count"] == 2 and page["next"] is None
@@ -322,7 +359,57 @@ def test_crdc_rows_of_another_breakdown_are_dropped(tmp_path):
                     "1,1,1000001,10,2021,1,99,99,99,100\n", encoding="utf-8")
     writer = PageWriter(tmp_path / "out", CRDC_ENROLLMENT)
     stats = convert_csv(path, CRDC_ENROLLMENT, {2021}, None, writer)
-    assert writer.finish() == {(2021, 10): 1} and stats.breakdown == 3
+    assert writer.finish() == {(2021, 10): 1} and stats.dropped == 3
+
+
+def _converted(root) -> dict[tuple[str, str], list[dict]]:
+    """Every converted page's records under root, by (year directory, state directory)."""
+    out: dict[tuple[str, str], list[dict]] = {}
+    for page in sorted(root.rglob("page-*.json.gz")):
+        key = (page.parent.parent.parent.parent.name, page.parent.name)
+        out.setdefault(key, []).extend(json.loads(gzip.decompress(page.read_bytes()))["results"])
+    return out
+
+
+@pytest.mark.parametrize("chunk", [64, 1000, bulk.CHUNK_CHARS])
+@pytest.mark.parametrize("newline", ["\n", "\r\n"])
+def test_conversion_keeps_what_the_csv_module_reads_whatever_the_chunks(tmp_path, monkeypatch, chunk, newline):
+    """Chunks without quotes are filtered by a regex before any row is split; chunks with quotes (a comma or a
+    newline inside a field) go through the csv module. Whatever the chunk size, line ending or spelling of a
+    code (099, 99.0, ' 99'), the rows kept are those a plain csv.reader pass keeps."""
+    monkeypatch.setattr(bulk, "CHUNK_CHARS", chunk)
+    rng = random.Random(5)
+    header = ["crdc_id", "ncessch", "leaid", "fips", "year", "race", "sex", "disability", "lep", "enrollment_crdc",
+              "notes"]
+    rows = []
+    for i in range(3000):
+        fips = rng.choice(["10", "6", "06", "41", "10.0"])
+        notes = rng.choice(["with, comma", 'with "quotes"', "two\nlines", "three\r\nlines\n"]) \
+            if rng.random() < 0.01 else rng.choice(["", ".", "plain"])
+        rows.append([f"{i:05d}", f"{i:05d}", f"{int(float(fips)):02d}{i % 50:05d}", fips,
+                     rng.choice(["2021", "2020", "2021.0", " 2021"]),
+                     rng.choice(["99", "99", "99", "1", "2", "099", "99.0", " 99", "9", "990", "199"]),
+                     rng.choice(["99", "99", "1", "99.", "2"]), rng.choice(["99"] * 5 + ["1"]), "99",
+                     rng.choice([str(rng.randrange(0, 500)), "", ".", "-3"]), notes])
+    path = tmp_path / "enr.csv"
+    with open(path, "w", newline="") as fh:
+        csv.writer(fh, lineterminator=newline).writerows([header] + rows)
+    writer = PageWriter(tmp_path / "out", CRDC_ENROLLMENT, page_records=100)
+    stats = convert_csv(path, CRDC_ENROLLMENT, {2021}, {10, 6}, writer)
+    counts = writer.finish()
+
+    expected: dict[tuple[int, int], list[str]] = {}
+    for row in rows:
+        year, fips = bulk._code(row[4]), bulk._code(row[3])
+        if year == 2021 and fips in (10, 6) and all(bulk._code(row[i]) == 99 for i in (5, 6, 7, 8)):
+            expected.setdefault((year, fips), []).append(row[0])
+    assert counts == {k: len(v) for k, v in expected.items()} and stats.kept == sum(counts.values()) > 100
+    got = _converted(tmp_path / "out")
+    assert {k: [r["crdc_id"] for r in recs] for k, recs in got.items()} == {
+        (str(y), f"fips={f}&race=99&sex=99"): ids for (y, f), ids in expected.items()}
+    assert all(r["year"] == 2021 and r["race"] == 99 and set(r) == set(CRDC_ENROLLMENT.fields) - {"homeless"}
+               for recs in got.values() for r in recs)
+    assert stats.rows == 3000 and stats.malformed == 0
 
 
 @pytest.mark.parametrize("text, value", [
