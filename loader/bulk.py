@@ -675,7 +675,7 @@ class _Unit:
     years: set[int]
     future: Future | None = None
     order: int = 0                        # its place among the units started (BulkClient._start)
-    error: str | None = None
+    error: ApiError | None = None         # why its slices fail (brief and detail kept for the messages)
     written: set[tuple[int, int]] = field(default_factory=set)     # (year, fips) partitions with pages
     stats: ConvertStats = field(default_factory=ConvertStats)
     downloads: list[DownloadResult] = field(default_factory=list)
@@ -855,7 +855,7 @@ class BulkClient:
         ApiError, for every slice that reads it, when that failed."""
         self._start(unit).result()
         if unit.error:
-            raise ApiError(unit.error)
+            raise ApiError(str(unit.error), unit.error.brief, unit.error.detail)
         return unit
 
     def _convert_unit(self, unit: _Unit) -> None:
@@ -903,11 +903,11 @@ class BulkClient:
                 src.rename(dst)
             unit.written = set(counts)
         except ApiError as exc:
-            unit.error = str(exc)
+            unit.error = exc
         except OSError as exc:                   # the cache or the work directory: disk full, ...
-            unit.error = f"{ep.key}: cannot convert its CSV files: {exc}"
+            unit.error = ApiError(f"{ep.key}: cannot convert its CSV files: {exc}")
         except Exception as exc:  # noqa: BLE001 - reported to every slice of the unit, as an ApiError is
-            unit.error = f"{ep.key}: cannot convert its CSV files: {type(exc).__name__}: {exc}"
+            unit.error = ApiError(f"{ep.key}: cannot convert its CSV files: {type(exc).__name__}: {exc}")
         finally:
             shutil.rmtree(staging, ignore_errors=True)
 
